@@ -51,7 +51,8 @@ type UpdateFunc func(data []byte) ([]byte, error)
 // Store keeps session records. Implementations are safe for concurrent use.
 //
 // Every method that writes takes the idle lifetime ttl: the record expires ttl
-// after the write unless written or touched again.
+// after the write unless written or touched again. ttl must be positive; a
+// write with ttl <= 0 fails and changes nothing.
 type Store interface {
 	// Create stores a new record at version 1. It returns ErrExists if key
 	// already holds a live record.
@@ -62,12 +63,12 @@ type Store interface {
 	Load(ctx context.Context, key string) (Record, error)
 
 	// Update atomically replaces the record's data with fn(data), increments
-	// its version and extends its life by ttl, and returns the new record. It
+	// its version, sets it to expire ttl from now, and returns the new record. It
 	// returns ErrNotFound, without calling fn, if there is no live record.
 	Update(ctx context.Context, key string, ttl time.Duration, fn UpdateFunc) (Record, error)
 
-	// Touch extends a live record's life by ttl without changing its data or
-	// version. It returns ErrNotFound if there is no live record.
+	// Touch sets a live record to expire ttl from now without changing its
+	// data or version. It returns ErrNotFound if there is no live record.
 	Touch(ctx context.Context, key string, ttl time.Duration) error
 
 	// Delete removes the record. Deleting a missing key is not an error.
