@@ -1,0 +1,88 @@
+package storetest
+
+import (
+	"sync/atomic"
+	"testing"
+)
+
+// benchData is the size of a small session (a few values and their gob or
+// JSON framing); the counter lives in its first 8 bytes.
+const benchData = 128
+
+// BenchmarkUpdate measures one goroutine incrementing one record: the latency
+// of a single Update with nothing to share a write with.
+func BenchmarkUpdate(b *testing.B, newHarness func(tb testing.TB) Harness) {
+	h := newHarness(b)
+	key := Key(b, "bench")
+	mustCreate(b, h.Store, key, make([]byte, benchData), ttlLong)
+	ctx := b.Context()
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if _, err := h.Store.Update(ctx, key, ttlLong, incrementPrefix); err != nil {
+			b.Fatalf("Update: %v", err)
+		}
+		n++
+	}
+	b.StopTimer()
+	if got := DecodeCounter(b, mustLoad(b, h.Store, key).Data[:8]); got != uint64(n) {
+		b.Fatalf("counter = %d after %d updates", got, n)
+	}
+}
+
+// BenchmarkUpdateParallel measures Updates from b.RunParallel goroutines:
+// "distinct keys" is many sessions each changed by one client (the common
+// case, where backends can batch or shard), "one key" is every client
+// changing the same session (worst-case contention).
+func BenchmarkUpdateParallel(b *testing.B, newHarness func(tb testing.TB) Harness) {
+	b.Run("distinct keys", func(b *testing.B) {
+		h := newHarness(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			key := Key(b, "bench")
+			if err := h.Store.Create(b.Context(), key, make([]byte, benchData), ttlLong); err != nil {
+				b.Errorf("Create: %v", err)
+				return
+			}
+			for pb.Next() {
+				if _, err := h.Store.Update(b.Context(), key, ttlLong, incrementPrefix); err != nil {
+					b.Errorf("Update: %v", err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("one key", func(b *testing.B) {
+		h := newHarness(b)
+		key := Key(b, "bench")
+		mustCreate(b, h.Store, key, make([]byte, benchData), ttlLong)
+		var n atomic.Int64
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := h.Store.Update(b.Context(), key, ttlLong, incrementPrefix); err != nil {
+					b.Errorf("Update: %v", err)
+					return
+				}
+				n.Add(1)
+			}
+		})
+		b.StopTimer()
+		if got := DecodeCounter(b, mustLoad(b, h.Store, key).Data[:8]); got != uint64(n.Load()) {
+			b.Fatalf("counter = %d after %d updates", got, n.Load())
+		}
+	})
+}
+
+// incrementPrefix increments the counter in the first 8 bytes and keeps the
+// rest of the data.
+func incrementPrefix(data []byte) ([]byte, error) {
+	next, err := Increment(data[:8])
+	if err != nil {
+		return nil, err
+	}
+	copy(data, next)
+	return data, nil
+}
