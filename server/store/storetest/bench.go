@@ -31,28 +31,41 @@ func BenchmarkUpdate(b *testing.B, newHarness func(tb testing.TB) Harness) {
 }
 
 // BenchmarkUpdateParallel measures Updates from b.RunParallel goroutines:
-// "distinct keys" is many sessions each changed by one client (the common
-// case, where backends can batch or shard), "one key" is every client
-// changing the same session (worst-case contention).
+//
+//   - "distinct keys": one goroutine per CPU, each changing its own record
+//     (many sessions, one client each: the common case, where backends can
+//     shard or batch);
+//   - "distinct keys, 32 per CPU": the same with 32 goroutines per CPU, as a
+//     busy server has many requests in flight (what write batching is for);
+//   - "one key": one goroutine per CPU, all changing the same record (the
+//     worst-case contention).
+//
+// ns/op is wall time divided by all goroutines' updates, so it is the inverse
+// of throughput, not the latency of one Update.
 func BenchmarkUpdateParallel(b *testing.B, newHarness func(tb testing.TB) Harness) {
-	b.Run("distinct keys", func(b *testing.B) {
-		h := newHarness(b)
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			key := Key(b, "bench")
-			if err := h.Store.Create(b.Context(), key, make([]byte, benchData), ttlLong); err != nil {
-				b.Errorf("Create: %v", err)
-				return
-			}
-			for pb.Next() {
-				if _, err := h.Store.Update(b.Context(), key, ttlLong, incrementPrefix); err != nil {
-					b.Errorf("Update: %v", err)
+	distinct := func(parallelism int) func(*testing.B) {
+		return func(b *testing.B) {
+			h := newHarness(b)
+			b.SetParallelism(parallelism)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				key := Key(b, "bench")
+				if err := h.Store.Create(b.Context(), key, make([]byte, benchData), ttlLong); err != nil {
+					b.Errorf("Create: %v", err)
 					return
 				}
-			}
-		})
-	})
+				for pb.Next() {
+					if _, err := h.Store.Update(b.Context(), key, ttlLong, incrementPrefix); err != nil {
+						b.Errorf("Update: %v", err)
+						return
+					}
+				}
+			})
+		}
+	}
+	b.Run("distinct keys", distinct(1))
+	b.Run("distinct keys, 32 per CPU", distinct(32))
 	b.Run("one key", func(b *testing.B) {
 		h := newHarness(b)
 		key := Key(b, "bench")

@@ -33,6 +33,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -532,11 +533,17 @@ func testConcurrent(t *testing.T, newHarness func(testing.TB) Harness) {
 		mustCreate(t, h.Store, key, EncodeCounter(7), ttlLong)
 		mustUpdate(t, h.Store, key, ttlLong, Increment) // version 2, counter 8
 
+		// Yielding between reading and returning the counter widens the
+		// window in which a non-atomic read-modify-write loses updates.
+		slowIncrement := func(data []byte) ([]byte, error) {
+			runtime.Gosched()
+			return Increment(data)
+		}
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
 		for range n {
 			wg.Go(func() {
-				if _, err := h.Store.Update(t.Context(), key, ttlLong, Increment); err != nil {
+				if _, err := h.Store.Update(t.Context(), key, ttlLong, slowIncrement); err != nil {
 					errs <- err
 				}
 			})

@@ -1,0 +1,566 @@
+// Package bolt is a store.Store in one bbolt file: pure Go, no server to run,
+// and sessions survive restarts. It is the default store for a single node.
+//
+// # Layout
+//
+// Records live in one bucket, "sessions", keyed by the caller's key. A value
+// is a fixed 17-byte header followed by the data:
+//
+//	byte 0      format, 1
+//	bytes 1-8   expiry, Unix nanoseconds, big-endian
+//	bytes 9-16  version, big-endian, at least 1
+//
+// A value that does not parse (too short, another format, version 0) is a
+// corrupt record: every method treats it as missing, Create overwrites it and
+// the sweeper deletes it.
+//
+// # Durability and concurrency
+//
+// Writes go through bbolt's DB.Batch: concurrent writes, of any keys, are
+// gathered into one read-write transaction and share one fsync. A write
+// returns only after its transaction is on disk, so an acknowledged Update
+// survives a crash. The price is latency: a lone write waits up to
+// Options.MaxBatchDelay for company before its fsync. Because a batch may be
+// retried, an UpdateFunc can run more than once per Update (the store.Store
+// contract allows it); it runs inside the write transaction, so it must be
+// quick and must not call the Store.
+//
+// Reads are bbolt read transactions and never wait for writers.
+//
+// # Expiry
+//
+// Expired records are never returned. Writes that meet one delete it; a
+// sweeper goroutine removes the rest every Options.SweepInterval. It scans
+// the bucket in a read transaction and deletes at most Options.SweepChunk
+// records per write transaction, so it never holds the single writer lock
+// for long. The scan is linear in the number of records; an expiry index
+// would make it proportional to the expired ones but would double the cost
+// of every Update and Touch, which are far more frequent than sweeps.
+//
+// # Context
+//
+// Every method returns the context's error if it is already done. Once a
+// write has joined a batch it runs to completion: bbolt cannot cancel a
+// transaction, and returning early would leave the caller not knowing
+// whether the write happened. The wait is bounded by MaxBatchDelay plus one
+// commit.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/tandem-go/tandem/server/store"
+)
+
+// ErrClosed is returned by every method called after Close.
+var ErrClosed = errors.New("bolt: store closed")
+
+// Defaults for the zero fields of Options.
+const (
+	DefaultLockTimeout   = time.Second
+	DefaultMaxBatchDelay = time.Millisecond
+	DefaultSweepInterval = time.Minute
+	DefaultSweepChunk    = 1000
+)
+
+// Options configures Open. The zero value is ready to use.
+type Options struct {
+	// LockTimeout is how long Open waits for the file lock held by another
+	// process (most likely another server on the same file) before it fails.
+	// Zero means DefaultLockTimeout.
+	LockTimeout time.Duration
+
+	// MaxBatchDelay is how long a write waits for others to share its
+	// transaction and fsync. Longer delays gather bigger batches under load
+	// but add to every write's latency when idle. Zero means
+	// DefaultMaxBatchDelay.
+	MaxBatchDelay time.Duration
+
+	// SweepInterval is how often expired records are removed in the
+	// background. Zero means DefaultSweepInterval; negative disables the
+	// sweeper (expired records are still never returned).
+	SweepInterval time.Duration
+
+	// SweepChunk bounds the deletions in one sweeper transaction. Zero means
+	// DefaultSweepChunk.
+	SweepChunk int
+
+	// Logger receives sweeper errors. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = DefaultLockTimeout
+	}
+	if o.MaxBatchDelay <= 0 {
+		o.MaxBatchDelay = DefaultMaxBatchDelay
+	}
+	if o.SweepInterval == 0 {
+		o.SweepInterval = DefaultSweepInterval
+	}
+	if o.SweepChunk <= 0 {
+		o.SweepChunk = DefaultSweepChunk
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+var bucketName = []byte("sessions")
+
+// Store is a store.Store backed by one bbolt file. Create it with Open.
+type Store struct {
+	db   *bbolt.DB
+	path string
+	opts Options
+
+	closed    atomic.Bool
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens the bbolt file at path, creating it (mode 0600) and its parent
+// directory (mode 0700) if needed, and starts the sweeper. It fails after
+// opts.LockTimeout if another process holds the file, and at once if the
+// file is not a bbolt database.
+func Open(path string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if path == "" {
+		return nil, errors.New("bolt: open: empty path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout: opts.LockTimeout,
+		// Do not write the freelist on every commit; it is rebuilt by a
+		// scan at open instead. This is what etcd runs with: cheaper
+		// commits for a slower start.
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+	})
+	switch {
+	case errors.Is(err, bbolt.ErrTimeout):
+		return nil, fmt.Errorf("bolt: open %s: file still locked by another process after %v (is another server using it?): %w",
+			path, opts.LockTimeout, err)
+	case errors.Is(err, bbolt.ErrInvalid), errors.Is(err, bbolt.ErrVersionMismatch), errors.Is(err, bbolt.ErrChecksum):
+		return nil, fmt.Errorf("bolt: open %s: not a bbolt database, or a damaged one: %w", path, err)
+	case err != nil:
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	db.MaxBatchDelay = opts.MaxBatchDelay
+
+	err = db.Update(func(tx *bbolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketName)
+		return err
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("bolt: open %s: bucket %q: %w", path, bucketName, err)
+	}
+
+	s := &Store{
+		db:   db,
+		path: path,
+		opts: opts,
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	if opts.SweepInterval < 0 {
+		close(s.done)
+	} else {
+		go s.sweepLoop()
+	}
+	return s, nil
+}
+
+// Path returns the file the store was opened on.
+func (s *Store) Path() string { return s.path }
+
+// check returns the error a call must fail with before it starts, if any.
+func (s *Store) check(ctx context.Context, op, key string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bolt: %s: %w", op, err)
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if len(key) == 0 || len(key) > bbolt.MaxKeySize {
+		return fmt.Errorf("bolt: %s: key length %d outside 1..%d", op, len(key), bbolt.MaxKeySize)
+	}
+	return nil
+}
+
+func checkTTL(op string, ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("bolt: %s: ttl %v is not positive", op, ttl)
+	}
+	return nil
+}
+
+// Create implements store.Store.
+func (s *Store) Create(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+	if err := s.check(ctx, "create", key); err != nil {
+		return err
+	}
+	if err := checkTTL("create", ttl); err != nil {
+		return err
+	}
+	k := []byte(key)
+	var exists bool
+	err := s.db.Batch(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketName)
+		now := time.Now()
+		if r, ok := decode(b.Get(k)); ok && r.live(now) {
+			exists = true
+			return nil
+		}
+		exists = false
+		return b.Put(k, encode(now.Add(ttl).UnixNano(), 1, data))
+	})
+	if err != nil {
+		return fmt.Errorf("bolt: create: %w", err)
+	}
+	if exists {
+		return store.ErrExists
+	}
+	return nil
+}
+
+// Load implements store.Store.
+func (s *Store) Load(ctx context.Context, key string) (store.Record, error) {
+	if err := s.check(ctx, "load", key); err != nil {
+		return store.Record{}, err
+	}
+	var rec store.Record
+	found := false
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		r, ok := decode(tx.Bucket(bucketName).Get([]byte(key)))
+		if !ok || !r.live(time.Now()) {
+			return nil
+		}
+		found = true
+		// r.data points into the memory map, valid only in this
+		// transaction (and read-only).
+		rec = r.record(bytes.Clone(r.data))
+		return nil
+	})
+	if err != nil {
+		return store.Record{}, fmt.Errorf("bolt: load: %w", err)
+	}
+	if !found {
+		return store.Record{}, store.ErrNotFound
+	}
+	return rec, nil
+}
+
+// Update implements store.Store. fn runs inside a write transaction shared
+// with other writes, and runs again if that transaction is retried.
+func (s *Store) Update(ctx context.Context, key string, ttl time.Duration, fn store.UpdateFunc) (store.Record, error) {
+	if err := s.check(ctx, "update", key); err != nil {
+		return store.Record{}, err
+	}
+	if err := checkTTL("update", ttl); err != nil {
+		return store.Record{}, err
+	}
+	k := []byte(key)
+	// Outcomes are reported through these rather than the transaction's
+	// error: an error would make bbolt roll back the whole batch and rerun
+	// every other write in it. Each run of the closure resets them, so they
+	// hold the outcome of the run that committed.
+	var (
+		rec   store.Record
+		found bool
+		fnErr error
+	)
+	err := s.db.Batch(func(tx *bbolt.Tx) error {
+		rec, found, fnErr = store.Record{}, false, nil
+		b := tx.Bucket(bucketName)
+		v := b.Get(k)
+		r, ok := decode(v)
+		if !ok || !r.live(time.Now()) {
+			if v != nil {
+				return b.Delete(k) // expired or corrupt: tidy up while here
+			}
+			return nil
+		}
+		found = true
+		// fn gets a private copy: r.data is the read-only memory map.
+		data, err := fn(bytes.Clone(r.data))
+		if err != nil {
+			fnErr = err
+			return nil
+		}
+		next := r
+		next.expires = time.Now().Add(ttl).UnixNano()
+		next.version++
+		if err := b.Put(k, encode(next.expires, next.version, data)); err != nil {
+			return err
+		}
+		// encode copied data, so the caller may keep and change it.
+		rec = next.record(data)
+		return nil
+	})
+	switch {
+	case err != nil:
+		return store.Record{}, fmt.Errorf("bolt: update: %w", err)
+	case !found:
+		return store.Record{}, store.ErrNotFound
+	case fnErr != nil:
+		return store.Record{}, fnErr
+	}
+	return rec, nil
+}
+
+// Touch implements store.Store. bbolt values cannot be changed in place, so
+// a Touch rewrites the whole record.
+func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := s.check(ctx, "touch", key); err != nil {
+		return err
+	}
+	if err := checkTTL("touch", ttl); err != nil {
+		return err
+	}
+	k := []byte(key)
+	var found bool
+	err := s.db.Batch(func(tx *bbolt.Tx) error {
+		found = false
+		b := tx.Bucket(bucketName)
+		v := b.Get(k)
+		now := time.Now()
+		r, ok := decode(v)
+		if !ok || !r.live(now) {
+			if v != nil {
+				return b.Delete(k)
+			}
+			return nil
+		}
+		found = true
+		return b.Put(k, encode(now.Add(ttl).UnixNano(), r.version, r.data))
+	})
+	if err != nil {
+		return fmt.Errorf("bolt: touch: %w", err)
+	}
+	if !found {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// Delete implements store.Store.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.check(ctx, "delete", key); err != nil {
+		return err
+	}
+	err := s.db.Batch(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketName).Delete([]byte(key))
+	})
+	if err != nil {
+		return fmt.Errorf("bolt: delete: %w", err)
+	}
+	return nil
+}
+
+// Ping implements store.Store: it fails after Close or if the database can
+// no longer be read.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bolt: ping: %w", err)
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketName) == nil {
+			return fmt.Errorf("bucket %q missing", bucketName)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("bolt: ping: %w", err)
+	}
+	return nil
+}
+
+// Close stops the sweeper and closes the file, after the transactions in
+// progress finish. Writes still waiting for their batch fail. Calling Close
+// again returns the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		select {
+		case <-s.done: // sweeper disabled
+		default:
+			close(s.stop)
+			<-s.done
+		}
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("bolt: close %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+func (s *Store) sweepLoop() {
+	defer close(s.done)
+	t := time.NewTicker(s.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if _, err := s.sweep(); err != nil {
+				s.opts.Logger.Warn("bolt: sweep expired sessions", "path", s.path, "err", err)
+			}
+		}
+	}
+}
+
+// sweep removes every expired or corrupt record, one chunk per write
+// transaction, until it reaches the end of the bucket or the store closes.
+func (s *Store) sweep() (removed int, err error) {
+	var from []byte
+	for {
+		select {
+		case <-s.stop:
+			return removed, nil
+		default:
+		}
+		n, next, err := s.sweepChunk(from)
+		removed += n
+		if err != nil || next == nil {
+			return removed, err
+		}
+		from = next
+	}
+}
+
+// sweepChunk finds up to SweepChunk dead records from key from on (from the
+// start if nil) and deletes them. It returns where the next chunk starts, nil
+// at the end of the bucket.
+func (s *Store) sweepChunk(from []byte) (removed int, next []byte, err error) {
+	dead, next, err := s.scanDead(from)
+	if err != nil || len(dead) == 0 {
+		return 0, next, err
+	}
+	removed, err = s.deleteDead(dead)
+	if err != nil {
+		return 0, nil, err
+	}
+	return removed, next, nil
+}
+
+// scanDead lists, in a read transaction, up to SweepChunk expired or corrupt
+// records from key from on, and where to carry on.
+func (s *Store) scanDead(from []byte) (dead [][]byte, next []byte, err error) {
+	// The scan is bounded too, so a huge live bucket does not pin one read
+	// transaction (and the pages it sees) for long.
+	scanLimit := 10 * s.opts.SweepChunk
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketName).Cursor()
+		now := time.Now()
+		k, v := c.First()
+		if from != nil {
+			k, v = c.Seek(from)
+		}
+		for scanned := 0; k != nil; k, v = c.Next() {
+			if len(dead) == s.opts.SweepChunk || scanned == scanLimit {
+				next = bytes.Clone(k)
+				return nil
+			}
+			scanned++
+			if r, ok := decode(v); !ok || !r.live(now) {
+				dead = append(dead, bytes.Clone(k))
+			}
+		}
+		return nil
+	})
+	return dead, next, err
+}
+
+// deleteDead deletes, in one write transaction, those of keys that are still
+// expired or corrupt: any of them may have been created again since the scan.
+func (s *Store) deleteDead(keys [][]byte) (removed int, err error) {
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		removed = 0
+		b := tx.Bucket(bucketName)
+		now := time.Now()
+		for _, k := range keys {
+			v := b.Get(k)
+			if v == nil {
+				continue
+			}
+			if r, ok := decode(v); ok && r.live(now) {
+				continue
+			}
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			removed++
+		}
+		return nil
+	})
+	return removed, err
+}
+
+const (
+	formatV1  = 1
+	headerLen = 1 + 8 + 8
+)
+
+// raw is a decoded value. data aliases the value it was decoded from.
+type raw struct {
+	expires int64 // Unix nanoseconds
+	version uint64
+	data    []byte
+}
+
+func (r raw) live(now time.Time) bool { return now.UnixNano() < r.expires }
+
+func (r raw) record(data []byte) store.Record {
+	return store.Record{Data: data, Expires: time.Unix(0, r.expires), Version: r.version}
+}
+
+func encode(expires int64, version uint64, data []byte) []byte {
+	v := make([]byte, headerLen, headerLen+len(data))
+	v[0] = formatV1
+	binary.BigEndian.PutUint64(v[1:9], uint64(expires))
+	binary.BigEndian.PutUint64(v[9:17], version)
+	return append(v, data...)
+}
+
+// decode parses a stored value. ok is false for a missing (nil) or corrupt
+// value.
+func decode(v []byte) (r raw, ok bool) {
+	if len(v) < headerLen || v[0] != formatV1 {
+		return raw{}, false
+	}
+	r = raw{
+		expires: int64(binary.BigEndian.Uint64(v[1:9])),
+		version: binary.BigEndian.Uint64(v[9:17]),
+		data:    v[headerLen:],
+	}
+	if r.version == 0 {
+		return raw{}, false
+	}
+	return r, true
+}
