@@ -23,6 +23,11 @@
 // Expiry is tested in real time with TTLs of a few hundred milliseconds.
 // Those subtests run in parallel with each other, so the whole suite takes
 // about a second of wall time.
+//
+// BenchmarkUpdate and BenchmarkUpdateParallel are shared the same way, so
+// backends are measured by one yardstick:
+//
+//	func BenchmarkUpdate(b *testing.B) { storetest.BenchmarkUpdate(b, newHarness) }
 package storetest
 
 import (
