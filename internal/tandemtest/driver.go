@@ -1,0 +1,373 @@
+package tandemtest
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tandem-go/tandem/shared"
+)
+
+// Driver runs the official socket.io JavaScript client (the npm-pinned
+// socket.io-client, in Node.js) and lets a Go test open sockets with it. It
+// is the same client the browser page uses, so what the tests see is what
+// users get.
+type Driver struct {
+	tb    testing.TB
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+
+	mu      sync.Mutex
+	nextID  int
+	pending map[int]chan reply
+	sockets map[string]*Socket
+	n       int
+}
+
+type reply struct {
+	ID        int               `json:"id"`
+	OK        bool              `json:"ok"`
+	Error     string            `json:"error"`
+	Ack       []json.RawMessage `json:"ack"`
+	Connected bool              `json:"connected"`
+	Transport string            `json:"transport"`
+	Cookies   map[string]string `json:"cookies"`
+	Sock      string            `json:"sock"`
+	Event     string            `json:"event"`
+	Args      []json.RawMessage `json:"args"`
+}
+
+// RepoRoot returns the module's root directory.
+func RepoRoot(tb testing.TB) string {
+	tb.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// NeedNode finds node and the npm-installed socket.io-client; without them
+// it skips the test, or fails it under CI=true.
+func NeedNode(tb testing.TB) string {
+	tb.Helper()
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat(filepath.Join(RepoRoot(tb), "node_modules", "socket.io-client", "package.json"))
+	}
+	if err != nil {
+		msg := fmt.Sprintf("needs Node.js and the pinned socket.io-client: run `npm ci` at the repository root (or `go tool task test`): %v", err)
+		if os.Getenv("CI") == "true" {
+			tb.Fatal(msg)
+		}
+		tb.Skip(msg)
+	}
+	return node
+}
+
+// NewDriver starts a driver for the test's lifetime.
+func NewDriver(tb testing.TB) *Driver {
+	tb.Helper()
+	node := NeedNode(tb)
+	cmd := exec.Command(node, filepath.Join(RepoRoot(tb), "internal", "tandemtest", "siodriver.mjs"))
+	cmd.Stderr = testWriter{tb}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start socket.io driver: %v", err)
+	}
+	d := &Driver{tb: tb, cmd: cmd, stdin: stdin, pending: map[int]chan reply{}, sockets: map[string]*Socket{}}
+	done := make(chan struct{})
+	go d.read(stdout, done)
+	tb.Cleanup(func() {
+		_ = stdin.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		_ = cmd.Wait()
+	})
+	return d
+}
+
+func (d *Driver) read(r io.Reader, done chan struct{}) {
+	defer close(done)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var m reply
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			d.tb.Logf("socket.io driver: bad line %q", sc.Text())
+			continue
+		}
+		d.mu.Lock()
+		if m.Sock != "" && m.Event != "" {
+			s := d.sockets[m.Sock]
+			d.mu.Unlock()
+			if s != nil {
+				s.record(Event{Name: m.Event, Args: m.Args})
+			}
+			continue
+		}
+		ch := d.pending[m.ID]
+		delete(d.pending, m.ID)
+		d.mu.Unlock()
+		if ch != nil {
+			ch <- m
+		}
+	}
+}
+
+func (d *Driver) call(cmd map[string]any, timeout time.Duration) reply {
+	d.tb.Helper()
+	d.mu.Lock()
+	d.nextID++
+	id := d.nextID
+	ch := make(chan reply, 1)
+	d.pending[id] = ch
+	d.mu.Unlock()
+	cmd["id"] = id
+	b, _ := json.Marshal(cmd)
+	if _, err := d.stdin.Write(append(b, '\n')); err != nil {
+		d.tb.Fatalf("socket.io driver: %v", err)
+	}
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(timeout):
+		d.tb.Fatalf("socket.io driver: no answer to %s within %v", b, timeout)
+		return reply{}
+	}
+}
+
+// Options tunes Open.
+type Options struct {
+	Cookie string // Cookie header (extraHeaders), as in the recipe's tests
+	Origin string // Origin header
+	// Transports defaults to WebSocket only; Polling means long-polling
+	// only; Both is the client's default (polling, then upgrade).
+	Transport Transport
+	Reconnect bool // let the client reconnect by itself
+	Jar       bool // withCredentials: the client keeps the cookies it is given
+}
+
+// Transport selects how a socket talks to the server.
+type Transport string
+
+const (
+	WebSocket Transport = "websocket"
+	Polling   Transport = "polling"
+	Both      Transport = "both"
+)
+
+// Open opens a socket to base without waiting for it to connect.
+func (d *Driver) Open(base string, o Options) *Socket {
+	d.tb.Helper()
+	d.mu.Lock()
+	d.n++
+	name := fmt.Sprintf("s%d", d.n)
+	s := &Socket{d: d, tb: d.tb, name: name, events: make(chan Event, 4096)}
+	d.sockets[name] = s
+	d.mu.Unlock()
+	transports := []string{"websocket"}
+	switch o.Transport {
+	case Polling:
+		transports = []string{"polling"}
+	case Both:
+		transports = []string{"polling", "websocket"}
+	}
+	r := d.call(map[string]any{
+		"op": "open", "sock": name, "url": base, "cookie": o.Cookie, "origin": o.Origin,
+		"transports": transports, "reconnect": o.Reconnect, "jar": o.Jar,
+	}, 5*time.Second)
+	if r.Error != "" {
+		d.tb.Fatalf("open socket: %s", r.Error)
+	}
+	return s
+}
+
+// Dial opens a socket and waits until it is connected.
+func (d *Driver) Dial(base string, o Options) *Socket {
+	d.tb.Helper()
+	s := d.Open(base, o)
+	s.Wait("connect", 10*time.Second)
+	return s
+}
+
+// Event is one thing a socket saw: a lifecycle event (connect, disconnect,
+// connect_error, reconnect_attempt, transport) or an event from the server.
+type Event struct {
+	Name string
+	Args []json.RawMessage
+}
+
+func (e Event) String() string {
+	s := e.Name
+	for _, a := range e.Args {
+		s += " " + string(a)
+	}
+	return s
+}
+
+// Arg decodes argument i into v, failing the test if it cannot.
+func (e Event) Arg(tb testing.TB, i int, v any) {
+	tb.Helper()
+	if i >= len(e.Args) {
+		tb.Fatalf("event %s has no argument %d", e, i)
+	}
+	if err := json.Unmarshal(e.Args[i], v); err != nil {
+		tb.Fatalf("event %s argument %d: %v", e, i, err)
+	}
+}
+
+// Socket is one official socket.io-client socket in the driver.
+type Socket struct {
+	d      *Driver
+	tb     testing.TB
+	name   string
+	events chan Event
+
+	mu   sync.Mutex
+	seen []Event
+}
+
+func (s *Socket) record(e Event) {
+	s.mu.Lock()
+	s.seen = append(s.seen, e)
+	s.mu.Unlock()
+	select {
+	case s.events <- e:
+	default:
+		s.tb.Errorf("socket %s: event buffer full; dropped %s", s.name, e)
+	}
+}
+
+// Wait returns the next event named name, skipping others, or fails the
+// test after timeout.
+func (s *Socket) Wait(name string, timeout time.Duration) Event {
+	s.tb.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case e := <-s.events:
+			if e.Name == name {
+				return e
+			}
+		case <-deadline:
+			s.tb.Fatalf("socket %s: no %q within %v; saw %v", s.name, name, timeout, s.Seen())
+			return Event{}
+		}
+	}
+}
+
+// Next returns the next event, or ok false after timeout.
+func (s *Socket) Next(timeout time.Duration) (Event, bool) {
+	select {
+	case e := <-s.events:
+		return e, true
+	case <-time.After(timeout):
+		return Event{}, false
+	}
+}
+
+// Seen returns every event the socket saw so far.
+func (s *Socket) Seen() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Event(nil), s.seen...)
+}
+
+// Count waits for the next current count and returns it.
+func (s *Socket) Count(timeout time.Duration) int {
+	s.tb.Helper()
+	var n int
+	s.Wait(shared.EventCurrentCount, timeout).Arg(s.tb, 0, &n)
+	return n
+}
+
+// Emit emits an event without an ack.
+func (s *Socket) Emit(event string, args ...any) {
+	s.tb.Helper()
+	if args == nil {
+		args = []any{}
+	}
+	if r := s.d.call(map[string]any{"op": "emit", "sock": s.name, "event": event, "args": args}, 5*time.Second); r.Error != "" {
+		s.tb.Fatalf("emit %s: %s", event, r.Error)
+	}
+}
+
+// EmitAck emits an event with an ack and returns the ack's argument as
+// JSON, or an error (e.g. the ack timed out).
+func (s *Socket) EmitAck(event string, args ...any) (json.RawMessage, error) {
+	s.tb.Helper()
+	if args == nil {
+		args = []any{}
+	}
+	r := s.d.call(map[string]any{"op": "emit", "sock": s.name, "event": event, "args": args, "ack": true, "timeout": 5000}, 10*time.Second)
+	if r.Error != "" {
+		return nil, fmt.Errorf("%s", r.Error)
+	}
+	if len(r.Ack) != 1 {
+		return nil, fmt.Errorf("ack has %d arguments", len(r.Ack))
+	}
+	return r.Ack[0], nil
+}
+
+// Incr emits the acked incr and returns the acked count, failing the test
+// on anything else.
+func (s *Socket) Incr() int {
+	s.tb.Helper()
+	raw, err := s.EmitAck(shared.EventIncr)
+	if err != nil {
+		s.tb.Fatalf("incr: %v", err)
+	}
+	var n int
+	if err := json.Unmarshal(raw, &n); err != nil {
+		s.tb.Fatalf("incr acked %s, not a number", raw)
+	}
+	return n
+}
+
+// EmitRaw writes an Engine.IO message straight to the connection, for
+// packets the typed API would not send.
+func (s *Socket) EmitRaw(data string) {
+	s.tb.Helper()
+	if r := s.d.call(map[string]any{"op": "emitRaw", "sock": s.name, "data": data}, 5*time.Second); r.Error != "" {
+		s.tb.Fatalf("emitRaw: %s", r.Error)
+	}
+}
+
+// State is what the client knows of its connection.
+type State struct {
+	Connected bool
+	Transport string
+	Cookies   map[string]string // the client's cookie jar (Jar option)
+}
+
+// State asks the client for its connection state.
+func (s *Socket) State() State {
+	s.tb.Helper()
+	r := s.d.call(map[string]any{"op": "state", "sock": s.name}, 5*time.Second)
+	if r.Error != "" {
+		s.tb.Fatalf("state: %s", r.Error)
+	}
+	return State{Connected: r.Connected, Transport: r.Transport, Cookies: r.Cookies}
+}
+
+// Close disconnects the socket from the client side.
+func (s *Socket) Close() {
+	s.tb.Helper()
+	s.d.call(map[string]any{"op": "close", "sock": s.name}, 5*time.Second)
+}

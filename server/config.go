@@ -1,0 +1,281 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tandem-go/tandem/server/sessionio"
+	"github.com/tandem-go/tandem/server/store"
+	"github.com/tandem-go/tandem/server/store/bolt"
+	"github.com/tandem-go/tandem/server/store/memory"
+)
+
+// Config is the whole configuration of a tandem server. Each field matches
+// one environment variable (and flag) of server/cmd/tandem, named in its
+// comment; the zero value of a field means its documented default.
+type Config struct {
+	// Addr is the API listener, host:port (PORT gives ":PORT").
+	// Default ":3000". Use "127.0.0.1:0" in tests.
+	Addr string
+	// SPAAddr, when set, also serves the page on this address, configured
+	// to call PublicURL cross-origin (SPA_PORT gives ":SPA_PORT").
+	SPAAddr string
+	// PublicURL is the API origin the cross-origin page calls (PUBLIC_URL).
+	// Default http://localhost:<API port>.
+	PublicURL string
+	// CORSOrigins may call the API and open sockets from another origin,
+	// with credentials (CORS_ORIGINS). Default http://localhost:<SPA port>
+	// when SPAAddr is set.
+	CORSOrigins []string
+
+	// Store selects the session store (SESSION_STORE): "memory",
+	// "bolt:PATH" or "redis://host:port/db". Default
+	// "bolt:<DataDir>/sessions.db".
+	Store string
+	// DataDir keeps the bolt file and the generated secret (DATA_DIR).
+	// Default "./data".
+	DataDir string
+	// SessionSecrets sign the session cookie, first signs, all verify
+	// (SESSION_SECRET, comma-separated). Default: a random key generated
+	// once and kept in DataDir/session.key.
+	SessionSecrets []string
+	// SessionTTL is a session's idle lifetime (SESSION_TTL). Default 24h.
+	SessionTTL time.Duration
+	// SessionCheckInterval is how often sockets' sessions are checked
+	// (SESSION_CHECK_INTERVAL). Default 30s.
+	SessionCheckInterval time.Duration
+	// SessionCreateBurst and SessionCreateRate bound the sessions one client
+	// address can create (SESSION_CREATE_BURST, SESSION_CREATE_RATE per
+	// second). Defaults 200 and 2.
+	SessionCreateBurst int
+	SessionCreateRate  float64
+
+	// CookieSecure forces the cookie's Secure flag (COOKIE_SECURE);
+	// otherwise it is set on TLS requests.
+	CookieSecure bool
+	// CookieSameSite is "lax", "strict" or "none" (COOKIE_SAMESITE).
+	// Default "lax"; "none" requires CookieSecure.
+	CookieSameSite string
+
+	// MaxSocketPayload bounds one Socket.IO message in bytes
+	// (MAX_SOCKET_PAYLOAD). Default 1 MB.
+	MaxSocketPayload int64
+
+	// WebDir holds the built client: app.wasm, the socket.io client, css
+	// and icons (WEB_DIR). Default "public/web".
+	WebDir string
+
+	// Logger receives every log line. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// ConfigError names the configuration variable at fault and the fix.
+type ConfigError struct {
+	Var     string // environment variable, e.g. "SESSION_STORE"
+	Problem string
+}
+
+func (e *ConfigError) Error() string { return e.Var + ": " + e.Problem }
+
+func configErr(v, format string, args ...any) error {
+	return &ConfigError{Var: v, Problem: fmt.Sprintf(format, args...)}
+}
+
+// resolved is a Config with its defaults filled in and its values parsed.
+type resolved struct {
+	Config
+	apiPort  string
+	sameSite http.SameSite
+	origins  []string // CORS_ORIGINS, normalized
+	public   string   // PUBLIC_URL's origin
+}
+
+func (cfg Config) resolve() (*resolved, error) {
+	r := &resolved{Config: cfg}
+	if r.Addr == "" {
+		r.Addr = ":3000"
+	}
+	_, port, err := net.SplitHostPort(r.Addr)
+	if err != nil {
+		return nil, configErr("PORT", "%q is not host:port: %v", r.Addr, err)
+	}
+	r.apiPort = port
+	if r.SPAAddr != "" {
+		_, spaPort, err := net.SplitHostPort(r.SPAAddr)
+		if err != nil {
+			return nil, configErr("SPA_PORT", "%q is not host:port: %v", r.SPAAddr, err)
+		}
+		if r.CORSOrigins == nil && spaPort != "0" {
+			r.CORSOrigins = []string{"http://localhost:" + spaPort}
+		}
+	}
+	if r.PublicURL == "" && port != "0" {
+		r.PublicURL = "http://localhost:" + port
+	}
+	if r.PublicURL != "" {
+		u, err := url.Parse(r.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, configErr("PUBLIC_URL", "%q is not an absolute http(s) URL; use e.g. http://localhost:%s", r.PublicURL, port)
+		}
+		r.public = strings.ToLower(u.Scheme + "://" + u.Host)
+	}
+	for _, o := range r.CORSOrigins {
+		n, err := sessionio.NormalizeOrigin(o)
+		if err != nil {
+			return nil, configErr("CORS_ORIGINS", "%v", err)
+		}
+		r.origins = append(r.origins, n)
+	}
+	if r.DataDir == "" {
+		r.DataDir = "data"
+	}
+	if r.Store == "" {
+		r.Store = "bolt:" + filepath.Join(r.DataDir, "sessions.db")
+	}
+	switch {
+	case r.SessionTTL == 0:
+		r.SessionTTL = sessionio.DefaultTTL
+	case r.SessionTTL < time.Second:
+		return nil, configErr("SESSION_TTL", "%v is too short; use a duration of at least 1s, e.g. 24h", r.SessionTTL)
+	}
+	switch {
+	case r.SessionCheckInterval == 0:
+		r.SessionCheckInterval = sessionio.DefaultCheckInterval
+	case r.SessionCheckInterval < 100*time.Millisecond:
+		return nil, configErr("SESSION_CHECK_INTERVAL", "%v is too short; use at least 100ms, e.g. 30s", r.SessionCheckInterval)
+	}
+	if r.SessionCreateBurst < 0 {
+		return nil, configErr("SESSION_CREATE_BURST", "%d must be positive", r.SessionCreateBurst)
+	}
+	if r.SessionCreateRate < 0 {
+		return nil, configErr("SESSION_CREATE_RATE", "%v must be positive", r.SessionCreateRate)
+	}
+	switch strings.ToLower(r.CookieSameSite) {
+	case "", "lax":
+		r.sameSite = http.SameSiteLaxMode
+	case "strict":
+		r.sameSite = http.SameSiteStrictMode
+	case "none":
+		if !r.CookieSecure {
+			return nil, configErr("COOKIE_SAMESITE", "none requires Secure cookies; set COOKIE_SECURE=true (and serve over HTTPS)")
+		}
+		r.sameSite = http.SameSiteNoneMode
+	default:
+		return nil, configErr("COOKIE_SAMESITE", "%q is not lax, strict or none", r.CookieSameSite)
+	}
+	switch {
+	case r.MaxSocketPayload == 0:
+		r.MaxSocketPayload = 1_000_000
+	case r.MaxSocketPayload < 1024:
+		return nil, configErr("MAX_SOCKET_PAYLOAD", "%d bytes is too small; use at least 1024", r.MaxSocketPayload)
+	}
+	if r.WebDir == "" {
+		r.WebDir = filepath.Join("public", "web")
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	return r, nil
+}
+
+// allowedOrigins is the one allowlist behind CORS, cross-origin protection
+// and the socket Origin check: CORS_ORIGINS plus PUBLIC_URL's origin.
+func (r *resolved) allowedOrigins() []string {
+	list := append([]string(nil), r.origins...)
+	if r.public != "" {
+		list = append(list, r.public)
+	}
+	return list
+}
+
+// openStore opens the store named by SESSION_STORE.
+func (r *resolved) openStore() (store.Store, error) {
+	switch s := r.Store; {
+	case s == "memory":
+		return memory.New(), nil
+	case strings.HasPrefix(s, "bolt:"):
+		path := strings.TrimPrefix(s, "bolt:")
+		if path == "" {
+			return nil, configErr("SESSION_STORE", "bolt: needs a file path, e.g. bolt:./data/sessions.db")
+		}
+		st, err := bolt.Open(path, bolt.Options{})
+		if err != nil {
+			return nil, configErr("SESSION_STORE", "%v", err)
+		}
+		return st, nil
+	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"):
+		return nil, configErr("SESSION_STORE", "the Redis store is not built yet; use memory or bolt:PATH")
+	default:
+		return nil, configErr("SESSION_STORE", "%q is not a store; use memory, bolt:PATH or redis://host:port/db", s)
+	}
+}
+
+// signingKeys returns SESSION_SECRET's keys, or the key kept in the data
+// directory, generated on first use.
+func (r *resolved) signingKeys() ([][]byte, error) {
+	var keys [][]byte
+	for i, s := range r.SessionSecrets {
+		s = strings.TrimSpace(s)
+		if len(s) < sessionio.MinKeyLen {
+			return nil, configErr("SESSION_SECRET", "key %d is %d characters; use at least %d random characters (e.g. openssl rand -hex 32)", i+1, len(s), sessionio.MinKeyLen)
+		}
+		keys = append(keys, []byte(s))
+	}
+	if len(keys) > 0 {
+		return keys, nil
+	}
+	if r.Store == "memory" {
+		// Nothing outlives the process, so neither need the key.
+		var raw [32]byte
+		_, _ = rand.Read(raw[:])
+		r.Logger.Info("SESSION_SECRET is not set: signing cookies with a random key that lives as long as the memory store")
+		return [][]byte{[]byte(hex.EncodeToString(raw[:]))}, nil
+	}
+	path := filepath.Join(r.DataDir, "session.key")
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		key := strings.TrimSpace(string(b))
+		if len(key) < sessionio.MinKeyLen {
+			return nil, configErr("SESSION_SECRET", "%s holds a key of %d characters; delete the file to generate a new one, or set SESSION_SECRET", path, len(key))
+		}
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			r.Logger.Warn("the session key file is readable by others; chmod 600 it", "path", path)
+		}
+		r.Logger.Info("SESSION_SECRET is not set: using the signing key kept in the data directory", "path", path)
+		return [][]byte{[]byte(key)}, nil
+	case errors.Is(err, fs.ErrNotExist):
+		var raw [32]byte
+		_, _ = rand.Read(raw[:])
+		key := hex.EncodeToString(raw[:])
+		if err := os.MkdirAll(r.DataDir, 0o700); err != nil {
+			return nil, configErr("DATA_DIR", "cannot create %s: %v", r.DataDir, err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, configErr("DATA_DIR", "cannot keep a generated key in %s: %v; set SESSION_SECRET instead", path, err)
+		}
+		_, werr := f.WriteString(key + "\n")
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return nil, configErr("DATA_DIR", "cannot write %s: %v", path, werr)
+		}
+		r.Logger.Info("SESSION_SECRET is not set: generated a signing key and kept it in the data directory (mode 0600); set SESSION_SECRET to share one key between nodes", "path", path)
+		return [][]byte{[]byte(key)}, nil
+	default:
+		return nil, configErr("DATA_DIR", "cannot read %s: %v", path, err)
+	}
+}

@@ -1,0 +1,202 @@
+// Package server is tandem's composition root: New turns a Config into a
+// running set of parts (store, session manager, Echo API, Socket.IO server,
+// page), Start listens, Close shuts down. It is importable, so tests start a
+// real server on 127.0.0.1:0 in-process; server/cmd/tandem only turns
+// environment variables and flags into a Config.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+
+	"github.com/tandem-go/tandem/server/realtime"
+	"github.com/tandem-go/tandem/server/sessionio"
+	"github.com/tandem-go/tandem/server/store"
+	"github.com/tandem-go/tandem/server/web"
+	"github.com/tandem-go/tandem/shared"
+)
+
+// Server is a configured tandem server.
+type Server struct {
+	cfg      *resolved
+	log      *slog.Logger
+	store    store.Store
+	sessions *sessionio.Manager
+	io       *socket.Server
+	echo     *echo.Echo
+
+	api, spa     *http.Server
+	apiLn, spaLn net.Listener
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New checks cfg and builds the server without listening yet. Every
+// configuration error is a *ConfigError naming the variable at fault.
+func New(cfg Config) (*Server, error) {
+	r, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := r.signingKeys()
+	if err != nil {
+		return nil, err
+	}
+	st, err := r.openStore()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: r, log: r.Logger, store: st}
+	if err := s.build(keys); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) build(keys [][]byte) error {
+	r := s.cfg
+	origins := r.allowedOrigins()
+	sessions, err := sessionio.New(sessionio.Config{
+		Store:          s.store,
+		Keys:           keys,
+		TTL:            r.SessionTTL,
+		CookieSecure:   r.CookieSecure,
+		CookieSameSite: r.sameSite,
+		AllowedOrigins: origins,
+		CheckInterval:  r.SessionCheckInterval,
+		CreateBurst:    r.SessionCreateBurst,
+		CreateRate:     r.SessionCreateRate,
+		Logger:         s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.sessions = sessions
+
+	s.io = socket.NewServer(nil, nil)
+	opts := socket.DefaultServerOptions()
+	opts.SetServeClient(false)
+	opts.SetPath(shared.SocketPath)
+	opts.SetMaxHttpBufferSize(r.MaxSocketPayload)
+	socketHandler := sessions.Attach(s.io, opts)
+	hub := realtime.New(s.io, sessions, s.log)
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = web.ErrorHandler(s.log)
+	e.Use(middleware.Recover())
+	if err := web.Register(e, web.Config{
+		Sessions:       sessions,
+		Notifier:       hub,
+		AllowedOrigins: origins,
+		Logger:         s.log,
+	}); err != nil {
+		return configErr("CORS_ORIGINS", "%v", err)
+	}
+	e.Any(shared.SocketPath+"*", echo.WrapHandler(socketHandler))
+	s.echo = e
+	return nil
+}
+
+// Handler is the API's HTTP handler (what Start serves on Addr).
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Start listens on Addr (and SPAAddr) and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return configErr("PORT", "cannot listen on %s: %v", s.cfg.Addr, err)
+	}
+	s.apiLn = ln
+	s.api = newHTTPServer(s.echo, s.log)
+	go s.serve(s.api, ln, "api")
+	s.log.Info("API listening", "url", s.URL(), "store", storeKind(s.cfg.Store), "cors_origins", s.cfg.origins)
+	return nil
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+func (s *Server) serve(h *http.Server, ln net.Listener, name string) {
+	if err := h.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error("listener stopped", "listener", name, "err", err)
+	}
+}
+
+// URL is the API's base URL once Start returned, e.g. http://127.0.0.1:3000.
+func (s *Server) URL() string { return listenerURL(s.apiLn) }
+
+// SPAURL is the cross-origin page's base URL, or "" when there is none.
+func (s *Server) SPAURL() string { return listenerURL(s.spaLn) }
+
+func listenerURL(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return "http://" + ln.Addr().String()
+}
+
+// Sessions is the server's session manager.
+func (s *Server) Sessions() *sessionio.Manager { return s.sessions }
+
+// Close shuts down gracefully: stop accepting connections, close every
+// socket (clients see the server going away), finish running requests
+// until ctx ends, then close the store.
+func (s *Server) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		var (
+			mu   sync.Mutex
+			errs []error
+			wg   sync.WaitGroup
+		)
+		_ = s.sessions.Close()
+		for _, h := range []*http.Server{s.api, s.spa} {
+			if h == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := h.Shutdown(ctx); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}()
+		}
+		// Shutdown waits for running requests, long polls included; closing
+		// the sockets ends those, and hijacked WebSockets, at once.
+		s.io.Close(nil)
+		wg.Wait()
+		if err := s.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+func storeKind(s string) string {
+	if i := len("redis://"); len(s) > i && s[:i] == "redis://" {
+		return "redis" // the URL may hold a password
+	}
+	return s
+}

@@ -1,0 +1,65 @@
+package sessionio
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// NormalizeOrigin checks that s is a Web origin (scheme://host[:port], no
+// path, no wildcard) and returns it in the form browsers send in the Origin
+// header.
+func NormalizeOrigin(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "*" || strings.Contains(s, "*") {
+		return "", fmt.Errorf("%q: wildcards cannot be combined with credentials; list each origin", s)
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return "", fmt.Errorf("%q: want an origin such as http://localhost:4200", s)
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%q: an origin has no user, path, query or fragment", s)
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
+
+// originPolicy decides which browser origins may open a socket: the
+// allowlist, plus the server's own origin (the Origin's host equals the
+// request's Host). It is checked on every Engine.IO request, so a WebSocket
+// upgrade is held to the same rule as a polling handshake: CORS headers alone
+// do not stop a page on another site from opening a WebSocket with the
+// user's cookies (cross-site WebSocket hijacking).
+type originPolicy map[string]struct{}
+
+func newOriginPolicy(origins []string) (originPolicy, error) {
+	p := originPolicy{}
+	for _, o := range origins {
+		n, err := NormalizeOrigin(o)
+		if err != nil {
+			return nil, fmt.Errorf("sessionio: allowed origin %w", err)
+		}
+		p[n] = struct{}{}
+	}
+	return p, nil
+}
+
+// allows reports whether r may proceed. A request without an Origin header
+// does not come from a page on another site (browsers send Origin on
+// cross-origin requests and on every WebSocket handshake), unless the
+// browser says otherwise with Sec-Fetch-Site.
+func (p originPolicy) allows(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return r.Header.Get("Sec-Fetch-Site") != "cross-site"
+	}
+	if _, ok := p[strings.ToLower(origin)]; ok {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+}

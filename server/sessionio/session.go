@@ -1,0 +1,117 @@
+package sessionio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/zishang520/socket.io/servers/socket/v3"
+
+	"github.com/tandem-go/tandem/server/store"
+)
+
+// Session is a node's handle on one session, shared by all the sockets of
+// that session on the node. It never goes stale: a reload by any socket, a
+// change from any socket or HTTP request on this node, and the periodic
+// check all move it to the newest committed values, and it never moves
+// back to older ones. Its methods are safe for concurrent use.
+type Session struct {
+	m   *Manager
+	id  string
+	key string
+
+	mu      sync.RWMutex
+	values  Values
+	version uint64
+
+	sockets map[*socket.Socket]struct{} // guarded by m.mu
+}
+
+// Key names the session outside its cookie: its room and its log name. It
+// is a hash of the session ID, which it does not reveal.
+func (s *Session) Key() string { return s.key }
+
+// Get returns one value of the session.
+func (s *Session) Get(key any) any {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.values[key]
+}
+
+// Values returns a copy of the session's values.
+func (s *Session) Values() Values {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return cloneValues(s.values)
+}
+
+// Version is the store version of the values the handle holds.
+func (s *Session) Version() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.version
+}
+
+// Reload reads the session from the store. It returns an error wrapping
+// store.ErrNotFound when the session is gone.
+func (s *Session) Reload(ctx context.Context) error {
+	rec, err := s.m.cfg.Store.Load(ctx, s.key)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return fmt.Errorf("sessionio: reload: %w", err)
+	}
+	v, err := decodeValues(rec.Data)
+	if err != nil {
+		return err
+	}
+	s.m.touchIfDue(ctx, s.key, rec)
+	s.set(v, rec)
+	return nil
+}
+
+// Update changes the session atomically, as Manager.Update does for HTTP
+// requests, and returns the committed values. It returns an error wrapping
+// store.ErrNotFound when the session is gone; a socket cannot set a cookie,
+// so it never creates one.
+func (s *Session) Update(ctx context.Context, apply func(Values) error, committed func(Values)) (Values, error) {
+	v, err := s.m.update(ctx, s.key, apply, committed)
+	if err != nil {
+		return nil, err
+	}
+	return cloneValues(v), nil
+}
+
+// Emit sends an event to every socket of the session, on every node.
+func (s *Session) Emit(event string, args ...any) error {
+	return s.m.Emit(s.id, event, args...)
+}
+
+// Disconnect disconnects every socket of the session, on every node, with a
+// server-side disconnect.
+func (s *Session) Disconnect() error {
+	return s.m.Disconnect(s.id)
+}
+
+func (s *Session) room() socket.Room { return socket.Room(s.key) }
+
+// set moves the handle to v if rec is newer than what it holds.
+func (s *Session) set(v Values, rec store.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec.Version > s.version || s.values == nil {
+		s.values, s.version = v, rec.Version
+	}
+}
+
+func (s *Session) socketList() []*socket.Socket {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	list := make([]*socket.Socket, 0, len(s.sockets))
+	for so := range s.sockets {
+		list = append(list, so)
+	}
+	return list
+}

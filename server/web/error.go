@@ -1,0 +1,75 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tandem-go/tandem/server/counter"
+	"github.com/tandem-go/tandem/server/sessionio"
+	"github.com/tandem-go/tandem/shared"
+)
+
+// errSession marks an error that came from the session layer.
+type errSession struct{ err error }
+
+func (e errSession) Error() string { return e.err.Error() }
+func (e errSession) Unwrap() error { return e.err }
+
+func sessionError(err error) error { return errSession{err} }
+
+// ErrorHandler is the Echo HTTPErrorHandler of the API: every error becomes
+// a status and a {"error": "..."} body. Internal details are logged, never
+// sent: a client learns that the store is unavailable, not why.
+func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		status, msg := translate(err)
+		switch {
+		case status >= 500:
+			log.Error("web: request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)
+		case errors.Is(err, sessionio.ErrTooManySessions):
+			log.Warn("web: session creation refused", "client", c.RealIP())
+		}
+		if status == http.StatusTooManyRequests {
+			c.Response().Header().Set("Retry-After", "1")
+		}
+		if c.Request().Method == http.MethodHead {
+			_ = c.NoContent(status)
+			return
+		}
+		_ = c.JSON(status, shared.ErrorBody{Error: msg})
+	}
+}
+
+func translate(err error) (int, string) {
+	var he *echo.HTTPError
+	var se errSession
+	switch {
+	case errors.Is(err, sessionio.ErrTooManySessions):
+		return http.StatusTooManyRequests, "too many new sessions from this address; retry later"
+	case errors.Is(err, counter.ErrOverflow):
+		return http.StatusConflict, "the count cannot grow any more"
+	case errors.As(err, &se):
+		return http.StatusServiceUnavailable, "session store unavailable"
+	case errors.As(err, &he):
+		msg, ok := he.Message.(string)
+		if !ok {
+			msg = http.StatusText(he.Code)
+		}
+		return he.Code, msg
+	default:
+		return http.StatusInternalServerError, "internal error"
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}

@@ -1,0 +1,159 @@
+// Package web holds tandem's HTTP API: POST /incr, POST /logout,
+// GET /session and GET /healthz, the middleware that guards them, and the one
+// place (error.go) where errors become HTTP statuses.
+//
+// Handlers reach the session through echo-contrib/session and the sessionio
+// Manager (a gorilla sessions.Store). They tell the session's sockets about
+// what they did through Notifier, which package realtime implements; this
+// package knows nothing of Socket.IO.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo-contrib/session"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/tandem-go/tandem/server/counter"
+	"github.com/tandem-go/tandem/server/sessionio"
+	"github.com/tandem-go/tandem/shared"
+)
+
+// Notifier tells the sockets of a session what an HTTP request did to it.
+type Notifier interface {
+	// CountChanged is called once the store committed a new count.
+	CountChanged(sessionID string, count int)
+	// SessionEnded is called once the session is gone from the store.
+	SessionEnded(sessionID string)
+}
+
+// Config configures the API.
+type Config struct {
+	Sessions *sessionio.Manager // required
+	Notifier Notifier           // required
+	// AllowedOrigins may call the API from another origin, with
+	// credentials. The server's own origin always may.
+	AllowedOrigins []string
+	// MaxBody bounds request bodies ("64KB", echo's BodyLimit syntax).
+	// The API reads none, so the default is small.
+	MaxBody string
+	Logger  *slog.Logger
+}
+
+// Register adds the API routes to e, behind CORS (the allowlist, with
+// credentials), cross-origin protection for unsafe methods (403 from any
+// other origin, checked before anything changes), a body limit, and the
+// session store.
+func Register(e *echo.Echo, cfg Config) error {
+	if cfg.MaxBody == "" {
+		cfg.MaxBody = "64KB"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	csrf := http.NewCrossOriginProtection()
+	for _, o := range cfg.AllowedOrigins {
+		if err := csrf.AddTrustedOrigin(o); err != nil {
+			return err
+		}
+	}
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cfg.Logger.Info("web: cross-origin request refused", "path", r.URL.Path, "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+		writeJSON(w, http.StatusForbidden, shared.ErrorBody{Error: "cross-origin request refused"})
+	}))
+
+	h := &handlers{sessions: cfg.Sessions, notify: cfg.Notifier, log: cfg.Logger}
+	api := e.Group("",
+		middleware.CORSWithConfig(middleware.CORSConfig{
+			AllowOrigins:     cfg.AllowedOrigins,
+			AllowMethods:     []string{http.MethodGet, http.MethodPost},
+			AllowCredentials: true,
+			MaxAge:           600,
+		}),
+		echo.WrapMiddleware(csrf.Handler),
+		middleware.BodyLimit(cfg.MaxBody),
+		session.Middleware(cfg.Sessions),
+	)
+	api.POST(shared.RouteIncr, h.incr)
+	api.POST(shared.RouteLogout, h.logout)
+	api.GET(shared.RouteSession, h.session)
+	api.GET(shared.RouteHealth, h.health)
+	// Preflights reach the CORS middleware only through a route.
+	for _, p := range []string{shared.RouteIncr, shared.RouteLogout, shared.RouteSession} {
+		api.OPTIONS(p, func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
+	}
+	return nil
+}
+
+type handlers struct {
+	sessions *sessionio.Manager
+	notify   Notifier
+	log      *slog.Logger
+}
+
+// incr increments the count atomically and answers the new value; the
+// session's sockets hear of it once the store has committed it.
+func (h *handlers) incr(c echo.Context) error {
+	var n int
+	_, err := h.sessions.Update(c.Response(), c.Request(), counter.Incr, func(s *sessions.Session) {
+		n = counter.Count(s.Values)
+		h.notify.CountChanged(s.ID, n)
+	})
+	if err != nil {
+		return sessionError(err)
+	}
+	noStore(c)
+	return c.String(http.StatusOK, strconv.Itoa(n))
+}
+
+// logout ends the session: gone from the store and the cookie expired
+// before its sockets are told and disconnected.
+func (h *handlers) logout(c echo.Context) error {
+	s, err := session.Get(h.sessions.CookieName(), c)
+	if err != nil {
+		return sessionError(err)
+	}
+	s.Options.MaxAge = -1
+	if err := s.Save(c.Request(), c.Response()); err != nil {
+		return sessionError(err)
+	}
+	if !s.IsNew {
+		h.notify.SessionEnded(s.ID)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// session answers the count, creating the session (and its cookie) when the
+// request has none.
+func (h *handlers) session(c echo.Context) error {
+	s, err := session.Get(h.sessions.CookieName(), c)
+	if err != nil {
+		return sessionError(err)
+	}
+	if s.IsNew {
+		if err := s.Save(c.Request(), c.Response()); err != nil {
+			return sessionError(err)
+		}
+	}
+	noStore(c)
+	return c.JSON(http.StatusOK, shared.SessionInfo{Count: counter.Count(s.Values)})
+}
+
+func (h *handlers) health(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := h.sessions.Ping(ctx); err != nil {
+		h.log.Warn("web: health check: store unavailable", "err", err)
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "session store unavailable")
+	}
+	noStore(c)
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func noStore(c echo.Context) { c.Response().Header().Set("Cache-Control", "no-store") }
