@@ -1,0 +1,320 @@
+package webclient
+
+import (
+	"context"
+	"time"
+
+	"github.com/maxence-charriere/go-app/v10/pkg/app"
+
+	"github.com/tandem-go/tandem/shared"
+	"github.com/tandem-go/tandem/webclient/socketio"
+)
+
+// Actions the controls send to the page.
+const (
+	actionIncr         = "tandem/incr"
+	actionIncrSocket   = "tandem/incr-socket"
+	actionLogout       = "tandem/logout"
+	actionDismissError = "tandem/dismiss-error"
+)
+
+// requestTimeout bounds every request and ack of the page.
+const requestTimeout = 10 * time.Second
+
+// Where a count came from, shown under it.
+const (
+	sourceSession   = "GET " + shared.RouteSession
+	sourceIncr      = "POST " + shared.RouteIncr
+	sourceAck       = shared.EventIncr + " ack"
+	sourceLive      = shared.EventCurrentCount
+	sourceLogout    = "logged out"
+	sourceEnded     = shared.EventSessionEnded
+	disconnectByApp = "io client disconnect" // the reason when the page itself disconnected
+)
+
+// What failed, as the error banner names it.
+const (
+	failLoad       = "Could not load the count"
+	failIncr       = "Increment over HTTP failed"
+	failIncrSocket = "Increment over Socket.IO failed"
+	failLogout     = "Logout failed"
+	failSocket     = "Live updates unavailable"
+	failProtocol   = "Unexpected message from the server"
+)
+
+// counterPage is the whole page: it owns the API client, the socket and all
+// state; its children only render and send actions.
+type counterPage struct {
+	app.Compo
+
+	apiOrigin string // as configured: "" is the page's own origin
+	api       *apiClient
+	sock      *socketio.Socket
+
+	count         counter
+	status        connStatus
+	transport     string
+	failure       string // what failed, "" when nothing did
+	detail        string // the error
+	connectedOnce bool
+}
+
+func newCounterPage() app.Composer {
+	return &counterPage{status: statusConnecting, transport: "polling"}
+}
+
+func (p *counterPage) OnMount(ctx app.Context) {
+	ctx.Handle(actionIncr, func(ctx app.Context, _ app.Action) { p.incr(ctx) })
+	ctx.Handle(actionIncrSocket, func(ctx app.Context, _ app.Action) { p.incrSocket(ctx) })
+	ctx.Handle(actionLogout, func(ctx app.Context, _ app.Action) { p.logout(ctx) })
+	ctx.Handle(actionDismissError, func(ctx app.Context, _ app.Action) { p.failure, p.detail = "", "" })
+
+	p.apiOrigin = app.Getenv(EnvAPIOrigin)
+	base := p.apiOrigin
+	if base == "" {
+		base = app.Window().Get("location").Get("origin").String()
+	}
+	p.api = newAPIClient(base, nil)
+
+	sock, err := socketio.New(socketio.Config{URL: p.apiOrigin})
+	if err != nil {
+		p.status = statusDisconnected
+		p.fail(failSocket, err)
+	} else {
+		p.sock = sock
+		p.watch(ctx)
+	}
+
+	// The socket opens only once GET /session answered: a handshake racing
+	// it would make the server create a second session.
+	p.loadCount(ctx, func(ctx app.Context) { p.dial() })
+}
+
+func (p *counterPage) OnDismount() {
+	if p.sock != nil {
+		p.sock.Close()
+	}
+}
+
+// OnAppUpdate reloads the page when go-app's service worker has fetched a
+// new build, so that a rebuilt app never keeps running from the cache.
+func (p *counterPage) OnAppUpdate(ctx app.Context) {
+	ctx.Reload()
+}
+
+// watch turns socket events into state changes on the UI goroutine. The
+// handlers run on JavaScript's goroutine: they only read what must be read
+// there (socket.active at the time of the event) and dispatch.
+func (p *counterPage) watch(ctx app.Context) {
+	s := p.sock
+	s.OnConnect(func() {
+		ctx.Dispatch(func(ctx app.Context) { p.connected(ctx) })
+	})
+	s.OnDisconnect(func(reason string) {
+		if reason == disconnectByApp {
+			return // the page redials right after; its status is already set
+		}
+		active := s.Active()
+		ctx.Dispatch(func(app.Context) { p.status = p.status.next(evDisconnect, active) })
+	})
+	s.OnConnectError(func(err error) {
+		active := s.Active()
+		ctx.Dispatch(func(app.Context) {
+			p.status = p.status.next(evConnectError, active)
+			if p.status != statusLoggedOut {
+				p.fail(failSocket, err)
+			}
+		})
+	})
+	s.OnReconnectAttempt(func(int) {
+		ctx.Dispatch(func(app.Context) { p.status = p.status.next(evReconnectAttempt, true) })
+	})
+	s.OnTransport(func(name string) {
+		ctx.Dispatch(func(app.Context) { p.transport = name })
+	})
+	s.OnCurrentCount(func(n int) {
+		ctx.Dispatch(func(app.Context) { p.count.live(n, sourceLive) })
+	})
+	s.OnSessionEnded(func(shared.SessionEnded) {
+		ctx.Dispatch(func(app.Context) { p.loggedOut(sourceEnded) })
+	})
+	s.OnProtocolError(func(err error) {
+		ctx.Dispatch(func(app.Context) { p.fail(failProtocol, err) })
+	})
+}
+
+func (p *counterPage) connected(ctx app.Context) {
+	p.status = p.status.next(evConnect, true)
+	if p.failure == failSocket {
+		p.failure, p.detail = "", ""
+	}
+	// A reconnection may have landed in another session (expiry, a logout
+	// in another tab): read the count again.
+	if p.connectedOnce || !p.count.known {
+		p.loadCount(ctx, nil)
+	}
+	p.connectedOnce = true
+}
+
+// loadCount reads the count with GET /session, then runs then (on the UI
+// goroutine), whether the request succeeded or not.
+func (p *counterPage) loadCount(ctx app.Context, then func(app.Context)) {
+	mark := p.count.begin()
+	ctx.Async(func() {
+		c, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		n, err := p.api.session(c)
+		ctx.Dispatch(func(ctx app.Context) {
+			if err != nil {
+				p.fail(failLoad, err)
+			} else {
+				p.count.answer(mark, n, sourceSession)
+				p.clear(failLoad)
+			}
+			if then != nil {
+				then(ctx)
+			}
+		})
+	})
+}
+
+func (p *counterPage) incr(ctx app.Context) {
+	mark := p.count.begin()
+	ctx.Async(func() {
+		c, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		n, err := p.api.incr(c)
+		ctx.Dispatch(func(app.Context) {
+			if err != nil {
+				p.fail(failIncr, err)
+				return
+			}
+			p.count.answer(mark, n, sourceIncr)
+			p.clear(failIncr)
+			// The answer carried the session cookie: a new session (after a
+			// logout or an expiry) exists now, so the socket can join it.
+			p.redial()
+		})
+	})
+}
+
+func (p *counterPage) incrSocket(ctx app.Context) {
+	if p.sock == nil {
+		p.fail(failIncrSocket, socketio.ErrNotLoaded)
+		return
+	}
+	if p.status == statusLoggedOut || (!p.sock.Connected() && !p.sock.Active()) {
+		// The socket is down for good: its handshake would create the
+		// session. Let GET /session create it, then reconnect and emit.
+		p.loadCount(ctx, func(ctx app.Context) {
+			if p.failure == failLoad {
+				return
+			}
+			p.redial()
+			p.emitIncr(ctx)
+		})
+		return
+	}
+	p.emitIncr(ctx)
+}
+
+// emitIncr emits incr; while the socket connects the client buffers it.
+func (p *counterPage) emitIncr(ctx app.Context) {
+	mark := p.count.begin()
+	ctx.Async(func() {
+		c, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		n, err := p.sock.EmitIncr(c)
+		ctx.Dispatch(func(app.Context) {
+			if err != nil {
+				p.fail(failIncrSocket, err)
+				return
+			}
+			p.count.answer(mark, n, sourceAck)
+			p.clear(failIncrSocket)
+		})
+	})
+}
+
+func (p *counterPage) logout(ctx app.Context) {
+	ctx.Async(func() {
+		c, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		err := p.api.logout(c)
+		ctx.Dispatch(func(app.Context) {
+			if err != nil {
+				p.fail(failLogout, err)
+				return
+			}
+			p.loggedOut(sourceLogout)
+		})
+	})
+}
+
+func (p *counterPage) loggedOut(source string) {
+	p.status = p.status.next(evLoggedOut, false)
+	p.count.reset(source)
+	if p.failure != failProtocol {
+		p.failure, p.detail = "", ""
+	}
+}
+
+// dial connects the socket.
+func (p *counterPage) dial() {
+	if p.sock == nil {
+		return
+	}
+	p.status = p.status.next(evDial, false)
+	p.sock.Connect()
+}
+
+// redial reconnects the socket unless it is connected to the live session:
+// after a logout or a disconnect decided by the server the client does not
+// come back by itself, and while it retries with a back-off an immediate
+// attempt is better.
+func (p *counterPage) redial() {
+	if p.sock == nil || (p.sock.Connected() && p.status != statusLoggedOut) {
+		return
+	}
+	p.sock.Disconnect()
+	p.dial()
+}
+
+func (p *counterPage) fail(what string, err error) {
+	p.failure, p.detail = what, err.Error()
+}
+
+// clear hides the error of what, now that it worked.
+func (p *counterPage) clear(what string) {
+	if p.failure == what {
+		p.failure, p.detail = "", ""
+	}
+}
+
+func (p *counterPage) Render() app.UI {
+	api := p.apiOrigin
+	if api == "" {
+		api = "this origin"
+	}
+	return app.Div().Class("page").Body(
+		app.Header().Class("masthead").Body(
+			app.Img().Class("logo").Src("/web/icon.svg").Alt("").Width(44).Height(44),
+			app.Div().Body(
+				app.H1().Text("tandem"),
+				app.P().Class("tagline").Text("One session, every tab: HTTP and Socket.IO share it."),
+			),
+		),
+		app.Main().Class("card").Body(
+			newStatusBar(p.status, p.transport),
+			newCountView(p.count),
+			newControls(),
+			newErrorBanner(p.failure, p.detail),
+		),
+		app.Footer().Class("footnote").Body(
+			app.P().Body(
+				app.Text("Open this page in two tabs: an increment in one shows in both. API: "),
+				app.Code().Text(api),
+			),
+		),
+	)
+}
