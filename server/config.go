@@ -43,6 +43,9 @@ type Config struct {
 	// "bolt:PATH" or "redis://host:port/db". Default
 	// "bolt:<DataDir>/sessions.db".
 	Store string
+	// Backend, when set, is used instead of opening Store: for embedding
+	// tandem with a store of your own, and for tests. The server closes it.
+	Backend store.Store
 	// DataDir keeps the bolt file and the generated secret (DATA_DIR).
 	// Default "./data".
 	DataDir string
@@ -201,6 +204,9 @@ func (r *resolved) allowedOrigins() []string {
 
 // openStore opens the store named by SESSION_STORE.
 func (r *resolved) openStore() (store.Store, error) {
+	if r.Backend != nil {
+		return r.Backend, nil
+	}
 	switch s := r.Store; {
 	case s == "memory":
 		return memory.New(), nil
@@ -235,7 +241,7 @@ func (r *resolved) signingKeys() ([][]byte, error) {
 	if len(keys) > 0 {
 		return keys, nil
 	}
-	if r.Store == "memory" {
+	if r.Store == "memory" && r.Backend == nil {
 		// Nothing outlives the process, so neither need the key.
 		var raw [32]byte
 		_, _ = rand.Read(raw[:])

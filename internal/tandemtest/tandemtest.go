@@ -28,7 +28,7 @@ func Start(tb testing.TB, cfg server.Config) *server.Server {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
 	}
-	if cfg.Store == "" {
+	if cfg.Store == "" && cfg.Backend == nil {
 		cfg.Store = "memory"
 	}
 	if cfg.SessionSecrets == nil {

@@ -1,0 +1,79 @@
+package tandemtest
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/tandem-go/tandem/server/store"
+	"github.com/tandem-go/tandem/server/store/memory"
+)
+
+// ErrBroken is what a FlakyStore returns while it is broken.
+var ErrBroken = errors.New("tandemtest: store unavailable")
+
+// FlakyStore is a memory store that can be made to fail every call, like a
+// backend that went away.
+type FlakyStore struct {
+	store.Store
+	broken atomic.Bool
+}
+
+// NewFlakyStore returns a working FlakyStore.
+func NewFlakyStore() *FlakyStore { return &FlakyStore{Store: memory.New()} }
+
+// Break makes every call fail with ErrBroken until Mend.
+func (f *FlakyStore) Break() { f.broken.Store(true) }
+
+// Mend makes the store work again.
+func (f *FlakyStore) Mend() { f.broken.Store(false) }
+
+func (f *FlakyStore) err() error {
+	if f.broken.Load() {
+		return ErrBroken
+	}
+	return nil
+}
+
+func (f *FlakyStore) Create(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+	if err := f.err(); err != nil {
+		return err
+	}
+	return f.Store.Create(ctx, key, data, ttl)
+}
+
+func (f *FlakyStore) Load(ctx context.Context, key string) (store.Record, error) {
+	if err := f.err(); err != nil {
+		return store.Record{}, err
+	}
+	return f.Store.Load(ctx, key)
+}
+
+func (f *FlakyStore) Update(ctx context.Context, key string, ttl time.Duration, fn store.UpdateFunc) (store.Record, error) {
+	if err := f.err(); err != nil {
+		return store.Record{}, err
+	}
+	return f.Store.Update(ctx, key, ttl, fn)
+}
+
+func (f *FlakyStore) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := f.err(); err != nil {
+		return err
+	}
+	return f.Store.Touch(ctx, key, ttl)
+}
+
+func (f *FlakyStore) Delete(ctx context.Context, key string) error {
+	if err := f.err(); err != nil {
+		return err
+	}
+	return f.Store.Delete(ctx, key)
+}
+
+func (f *FlakyStore) Ping(ctx context.Context) error {
+	if err := f.err(); err != nil {
+		return err
+	}
+	return f.Store.Ping(ctx)
+}
