@@ -1,0 +1,462 @@
+package server_test
+
+// Security defaults (issue 2, points 9, 10 and 11, and the bound on session
+// creation), checked against a real server over real HTTP, raw WebSockets
+// and the official socket.io JavaScript client.
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tandem-go/tandem/internal/tandemtest"
+	"github.com/tandem-go/tandem/server"
+	"github.com/tandem-go/tandem/shared"
+)
+
+const (
+	evilOrigin    = "http://evil.example"
+	spaOrigin     = "http://localhost:4200"
+	secWait       = 5 * time.Second
+	secQuiet      = 300 * time.Millisecond
+	engineIOQuery = "?EIO=4&transport="
+)
+
+// secureServer starts a server whose allowlist holds spaOrigin.
+func secureServer(tb testing.TB) *server.Server {
+	tb.Helper()
+	return tandemtest.Start(tb, server.Config{CORSOrigins: []string{spaOrigin}})
+}
+
+// secDo sends one request without a cookie jar (the Cookie header, if any,
+// is exactly the one given) and returns the status, body and headers.
+func secDo(tb testing.TB, method, rawURL string, hdr http.Header) (int, string, http.Header) {
+	tb.Helper()
+	req, err := http.NewRequest(method, rawURL, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, rawURL, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+// headers builds an http.Header from name, value pairs; empty values are
+// left out.
+func secHeader(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			h.Add(kv[i], kv[i+1])
+		}
+	}
+	return h
+}
+
+// secPollingHandshake opens an Engine.IO session over long-polling by hand.
+func secPollingHandshake(tb testing.TB, base string, hdr http.Header) (int, string, http.Header) {
+	tb.Helper()
+	return secDo(tb, http.MethodGet, base+shared.SocketPath+engineIOQuery+"polling", hdr)
+}
+
+// secEngineSID reads the sid of an Engine.IO open packet: 0{"sid":"..."}.
+func secEngineSID(tb testing.TB, body string) string {
+	tb.Helper()
+	var open struct {
+		SID string `json:"sid"`
+	}
+	if !strings.HasPrefix(body, "0") || json.Unmarshal([]byte(body[1:]), &open) != nil || open.SID == "" {
+		tb.Fatalf("not an Engine.IO open packet: %q", body)
+	}
+	return open.SID
+}
+
+// secExpectJSONError checks a {"error": "..."} answer with the given status.
+func secExpectJSONError(tb testing.TB, what string, status int, body string, hdr http.Header, want int) {
+	tb.Helper()
+	if status != want {
+		tb.Fatalf("%s: status %d %q, want %d", what, status, body, want)
+	}
+	if ct := hdr.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		tb.Errorf("%s: Content-Type %q, want application/json", what, ct)
+	}
+	var e shared.ErrorBody
+	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error == "" {
+		tb.Errorf("%s: body %q is not a JSON error", what, body)
+	}
+}
+
+// secCount reads GET /session with the given cookie header.
+func secCount(tb testing.TB, base, cookie string) int {
+	tb.Helper()
+	status, body, _ := secDo(tb, http.MethodGet, base+shared.RouteSession, secHeader("Cookie", cookie))
+	if status != http.StatusOK {
+		tb.Fatalf("GET /session: %d %q", status, body)
+	}
+	var info shared.SessionInfo
+	if err := json.Unmarshal([]byte(body), &info); err != nil {
+		tb.Fatalf("GET /session: %q: %v", body, err)
+	}
+	return info.Count
+}
+
+// secSession makes a session with count n and returns its client.
+func secSession(tb testing.TB, base string, n int) *tandemtest.Client {
+	tb.Helper()
+	c := tandemtest.NewClient(tb, base)
+	c.Do(http.MethodGet, shared.RouteSession)
+	for range n {
+		c.Incr()
+	}
+	if c.Cookie() == "" {
+		tb.Fatal("GET /session set no cookie")
+	}
+	return c
+}
+
+// secExpectRefused waits until s reports connect_error and fails if it
+// connects first.
+func secExpectRefused(tb testing.TB, s *tandemtest.Socket) tandemtest.Event {
+	tb.Helper()
+	deadline := time.Now().Add(secWait)
+	for time.Now().Before(deadline) {
+		e, ok := s.Next(time.Until(deadline))
+		if !ok {
+			break
+		}
+		switch e.Name {
+		case "connect":
+			tb.Fatalf("socket connected; want connect_error (saw %v)", s.Seen())
+		case "connect_error":
+			return e
+		}
+	}
+	tb.Fatalf("no connect_error within %v; saw %v", secWait, s.Seen())
+	return tandemtest.Event{}
+}
+
+// secExpectConnected checks that s saw no disconnect, still says it is
+// connected, and still gets its incr acked.
+func secExpectConnected(tb testing.TB, s *tandemtest.Socket) {
+	tb.Helper()
+	for _, e := range s.Seen() {
+		if e.Name == "disconnect" {
+			tb.Fatalf("socket was disconnected: %v", s.Seen())
+		}
+	}
+	if !s.State().Connected {
+		tb.Fatalf("socket is not connected: %v", s.Seen())
+	}
+}
+
+// secIncrAndHear increments through s and checks that the ack and the
+// current count s then hears carry the same new value.
+func secIncrAndHear(tb testing.TB, s *tandemtest.Socket) int {
+	tb.Helper()
+	n := s.Incr()
+	for {
+		if got := s.Count(secWait); got == n {
+			return n
+		} else if got > n {
+			tb.Fatalf("current count %d after incr acked %d", got, n)
+		}
+	}
+}
+
+// Point 9: every Engine.IO handshake from an origin outside the allowlist
+// is refused with 403; the allowlist, the server's own origin and requests
+// without an Origin pass, with CORS headers (credentials) for the
+// allowlisted origin.
+func TestPollingHandshakeOrigin(t *testing.T) {
+	t.Parallel()
+	srv := secureServer(t)
+	tests := []struct {
+		name        string
+		givenHeader []string
+		expect      int
+		expectCORS  string // Access-Control-Allow-Origin, "" for none
+	}{
+		{name: "ok, no Origin", expect: http.StatusOK},
+		{name: "ok, same origin", givenHeader: []string{"Origin", srv.URL()}, expect: http.StatusOK, expectCORS: srv.URL()},
+		{name: "ok, allowlisted origin", givenHeader: []string{"Origin", spaOrigin}, expect: http.StatusOK, expectCORS: spaOrigin},
+		{name: "ok, Sec-Fetch-Site same-origin", givenHeader: []string{"Sec-Fetch-Site", "same-origin"}, expect: http.StatusOK},
+		{name: "nok, foreign origin", givenHeader: []string{"Origin", evilOrigin}, expect: http.StatusForbidden},
+		{name: "nok, foreign origin with an allowlisted prefix", givenHeader: []string{"Origin", spaOrigin + ".evil.example"}, expect: http.StatusForbidden},
+		{name: "nok, allowlisted host on another port", givenHeader: []string{"Origin", "http://localhost:4201"}, expect: http.StatusForbidden},
+		{name: "nok, opaque origin null", givenHeader: []string{"Origin", "null"}, expect: http.StatusForbidden},
+		{name: "nok, Sec-Fetch-Site cross-site without Origin", givenHeader: []string{"Sec-Fetch-Site", "cross-site"}, expect: http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			status, body, hdr := secPollingHandshake(t, srv.URL(), secHeader(tt.givenHeader...))
+			if tt.expect != http.StatusOK {
+				secExpectJSONError(t, "polling handshake", status, body, hdr, tt.expect)
+				if sc := hdr.Get("Set-Cookie"); sc != "" {
+					t.Errorf("a refused handshake set a cookie: %q", sc)
+				}
+			} else {
+				if status != http.StatusOK {
+					t.Fatalf("polling handshake: %d %q, want 200", status, body)
+				}
+				secEngineSID(t, body)
+				if !strings.Contains(hdr.Get("Set-Cookie"), "tandem.sid=") {
+					t.Errorf("handshake without a session set no session cookie: %q", hdr.Get("Set-Cookie"))
+				}
+			}
+			if got := hdr.Get("Access-Control-Allow-Origin"); got != tt.expectCORS {
+				t.Errorf("Access-Control-Allow-Origin %q, want %q", got, tt.expectCORS)
+			}
+			if got := hdr.Get("Access-Control-Allow-Credentials"); tt.expectCORS != "" && got != "true" {
+				t.Errorf("Access-Control-Allow-Credentials %q, want true", got)
+			}
+		})
+	}
+}
+
+// Point 9, with the official client: a page on another site cannot open a
+// socket with the user's cookie, over either transport; the allowlist and
+// the server's own origin can.
+func TestSocketOriginWithOfficialClient(t *testing.T) {
+	t.Parallel()
+	srv := secureServer(t)
+	victim := secSession(t, srv.URL(), 2)
+	tests := []struct {
+		name        string
+		givenOrigin string
+		expectOK    bool
+	}{
+		{"ok, no Origin", "", true},
+		{"ok, same origin", srv.URL(), true},
+		{"ok, allowlisted origin", spaOrigin, true},
+		{"nok, foreign origin with a valid session cookie", evilOrigin, false},
+	}
+	t.Run("sockets", func(t *testing.T) {
+		for _, tt := range tests {
+			for _, tr := range []tandemtest.Transport{tandemtest.WebSocket, tandemtest.Polling} {
+				t.Run(tt.name+", "+string(tr), func(t *testing.T) {
+					t.Parallel()
+					node := tandemtest.NewDriver(t)
+					s := node.Open(srv.URL(), tandemtest.Options{Cookie: victim.Cookie(), Origin: tt.givenOrigin, Transport: tr})
+					if !tt.expectOK {
+						secExpectRefused(t, s)
+						if e, ok := s.Next(secQuiet); ok && e.Name == "connect" {
+							t.Fatalf("socket connected after its connect_error: %v", s.Seen())
+						}
+						return
+					}
+					s.Wait("connect", secWait)
+					if got := s.State().Transport; got != string(tr) {
+						t.Errorf("transport %q, want %q", got, tr)
+					}
+				})
+			}
+		}
+	})
+	if got := secCount(t, srv.URL(), victim.Cookie()); got != 2 {
+		t.Errorf("victim's count %d after the refused sockets, want 2", got)
+	}
+}
+
+// Point 9, the upgrade: an Engine.IO session opened over polling cannot be
+// upgraded to a WebSocket from a foreign origin (CORS does not cover
+// WebSockets; the Origin check must).
+func TestWebSocketUpgradeOrigin(t *testing.T) {
+	t.Parallel()
+	srv := secureServer(t)
+	wsBase := "ws" + strings.TrimPrefix(srv.URL(), "http") + shared.SocketPath + engineIOQuery + "websocket"
+
+	tests := []struct {
+		name            string
+		givenHandshake  string // Origin of the polling handshake
+		givenUpgrade    string // Origin of the WebSocket upgrade
+		givenDirect     bool   // no polling first: a WebSocket handshake
+		expectSwitching bool
+	}{
+		{name: "ok, direct WebSocket handshake from an allowlisted origin", givenUpgrade: spaOrigin, givenDirect: true, expectSwitching: true},
+		{name: "nok, direct WebSocket handshake from a foreign origin", givenUpgrade: evilOrigin, givenDirect: true},
+		{name: "ok, upgrade without Origin", expectSwitching: true},
+		{name: "ok, upgrade from the same origin", givenHandshake: srv.URL(), givenUpgrade: srv.URL(), expectSwitching: true},
+		{name: "ok, upgrade from an allowlisted origin", givenHandshake: spaOrigin, givenUpgrade: spaOrigin, expectSwitching: true},
+		{name: "nok, upgrade from a foreign origin", givenUpgrade: evilOrigin},
+		{name: "nok, upgrade from a foreign origin after an allowlisted handshake", givenHandshake: spaOrigin, givenUpgrade: evilOrigin},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			victim := secSession(t, srv.URL(), 1)
+			target := wsBase
+			if !tt.givenDirect {
+				status, body, _ := secPollingHandshake(t, srv.URL(), secHeader("Cookie", victim.Cookie(), "Origin", tt.givenHandshake))
+				if status != http.StatusOK {
+					t.Fatalf("polling handshake: %d %q", status, body)
+				}
+				sid := secEngineSID(t, body)
+				// Connect the main namespace, as the client does before upgrading.
+				secConnectNamespace(t, srv.URL(), sid, victim.Cookie(), tt.givenHandshake)
+				target += "&sid=" + url.QueryEscape(sid)
+			}
+
+			before := secCount(t, srv.URL(), victim.Cookie())
+			conn, resp, err := websocket.DefaultDialer.Dial(target, secHeader("Cookie", victim.Cookie(), "Origin", tt.givenUpgrade))
+			if !tt.expectSwitching {
+				if err == nil {
+					conn.Close()
+					t.Fatal("WebSocket upgrade from a foreign origin succeeded")
+				}
+				if !errors.Is(err, websocket.ErrBadHandshake) || resp == nil || resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("upgrade refused with %v (response %v), want 403", err, secRespStatus(resp))
+				}
+				if got := secCount(t, srv.URL(), victim.Cookie()); got != before {
+					t.Errorf("count %d after the refused upgrade, want %d", got, before)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("upgrade: %v (response %v)", err, secRespStatus(resp))
+			}
+			defer conn.Close()
+			// Finish the upgrade and increment over it: the positive control
+			// that proves the refusals are the Origin check's doing.
+			if tt.givenDirect {
+				secEngineSID(t, secWSRead(t, conn, "0"))
+				secWSSend(t, conn, "40")
+				secWSRead(t, conn, "40")
+			} else {
+				secWSSend(t, conn, "2probe")
+				if got := secWSRead(t, conn, "3"); got != "3probe" {
+					t.Fatalf("probe answered %q", got)
+				}
+				secWSSend(t, conn, "5")
+			}
+			secWSSend(t, conn, `421["incr"]`)
+			want := "431[" + strconv.Itoa(before+1) + "]"
+			if got := secWSRead(t, conn, "43"); got != want {
+				t.Fatalf("incr over the upgraded WebSocket acked %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// secConnectNamespace sends the Socket.IO CONNECT of the main namespace over
+// a polling Engine.IO session and waits for its answer.
+func secConnectNamespace(tb testing.TB, base, sid, cookie, origin string) {
+	tb.Helper()
+	u := base + shared.SocketPath + engineIOQuery + "polling&sid=" + url.QueryEscape(sid)
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader("40"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header = secHeader("Cookie", cookie, "Origin", origin, "Content-Type", "text/plain;charset=UTF-8")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("POST 40: %d %q", resp.StatusCode, b)
+	}
+	status, body, _ := secDo(tb, http.MethodGet, u, secHeader("Cookie", cookie, "Origin", origin))
+	if status != http.StatusOK || !strings.HasPrefix(body, "40") {
+		tb.Fatalf("namespace connect answered %d %q, want 40{...}", status, body)
+	}
+}
+
+func secWSSend(tb testing.TB, c *websocket.Conn, msg string) {
+	tb.Helper()
+	if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+		tb.Fatalf("WebSocket write %q: %v", msg, err)
+	}
+}
+
+// secWSRead returns the next text message starting with prefix, answering
+// the server's pings on the way.
+func secWSRead(tb testing.TB, c *websocket.Conn, prefix string) string {
+	tb.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(secWait))
+	for {
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			tb.Fatalf("WebSocket read (waiting for %q): %v", prefix, err)
+		}
+		msg := string(b)
+		if msg == "2" {
+			secWSSend(tb, c, "3")
+			continue
+		}
+		if strings.HasPrefix(msg, prefix) {
+			return msg
+		}
+	}
+}
+
+func secRespStatus(resp *http.Response) any {
+	if resp == nil {
+		return nil
+	}
+	return resp.Status
+}
+
+// Point 9: "*" (or any wildcard) with credentials is refused when the
+// server is built, naming CORS_ORIGINS.
+func TestWildcardOriginsRefusedAtStart(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		given    []string
+		expectOK bool
+	}{
+		{"ok, a listed origin", []string{spaOrigin}, true},
+		{"ok, several origins", []string{spaOrigin, "https://app.example.com"}, true},
+		{"nok, star", []string{"*"}, false},
+		{"nok, star among others", []string{spaOrigin, "*"}, false},
+		{"nok, wildcard subdomain", []string{"http://*.x"}, false},
+		{"nok, no scheme", []string{"localhost:4200"}, false},
+		{"nok, a path", []string{"http://localhost:4200/app"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, err := server.New(server.Config{
+				Addr:           "127.0.0.1:0",
+				Store:          "memory",
+				SessionSecrets: []string{strings.Repeat("k", 32)},
+				DataDir:        t.TempDir(),
+				CORSOrigins:    tt.given,
+				Logger:         tandemtest.Logger(t),
+			})
+			if tt.expectOK {
+				if err != nil {
+					t.Fatalf("server.New: %v", err)
+				}
+				_ = srv.Close(t.Context())
+				return
+			}
+			if err == nil {
+				_ = srv.Close(t.Context())
+				t.Fatalf("server.New accepted CORS_ORIGINS %q", tt.given)
+			}
+			var ce *server.ConfigError
+			if !errors.As(err, &ce) || ce.Var != "CORS_ORIGINS" {
+				t.Fatalf("server.New: %v (%T), want a *server.ConfigError for CORS_ORIGINS", err, err)
+			}
+		})
+	}
+}
