@@ -1,0 +1,168 @@
+package sessionio_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+
+	"github.com/tandem-go/tandem/internal/tandemtest"
+	"github.com/tandem-go/tandem/server/sessionio"
+	"github.com/tandem-go/tandem/server/store/memory"
+)
+
+type bridge struct {
+	m       *sessionio.Manager
+	url     string
+	handles chan *sessionio.Session
+}
+
+// newBridge serves a Manager-wired Socket.IO server and a POST /set?v=...
+// that changes the session's "v" through Manager.Update.
+func newBridge(t *testing.T, cfg sessionio.Config) *bridge {
+	t.Helper()
+	if cfg.Store == nil {
+		cfg.Store = memory.New()
+	}
+	cfg.Keys = [][]byte{[]byte(strings.Repeat("k", 32))}
+	cfg.Logger = tandemtest.Logger(t)
+	m, err := sessionio.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bridge{m: m, handles: make(chan *sessionio.Session, 16)}
+	io := socket.NewServer(nil, nil)
+	e := echo.New()
+	e.Any("/socket.io/*", echo.WrapHandler(m.Attach(io, nil)))
+	io.On("connection", func(args ...any) {
+		s := args[0].(*socket.Socket)
+		h := sessionio.FromSocket(s)
+		b.handles <- h
+		s.On("set", func(args ...any) {
+			v, _ := args[0].(string)
+			_, _ = h.Update(context.Background(), func(vals sessionio.Values) error { vals["v"] = v; return nil }, nil)
+			args[len(args)-1].(socket.Ack)([]any{v}, nil)
+		})
+	})
+	e.POST("/set", func(c echo.Context) error {
+		s, err := m.Update(c.Response(), c.Request(), func(vals sessionio.Values) error {
+			vals["v"] = c.QueryParam("v")
+			return nil
+		}, nil)
+		if err != nil {
+			return err
+		}
+		return c.String(http.StatusOK, s.Values["v"].(string))
+	})
+	srv := httptest.NewServer(e)
+	t.Cleanup(func() {
+		srv.Close()
+		io.Close(nil)
+		m.Close()
+	})
+	b.url = srv.URL
+	return b
+}
+
+func (b *bridge) handle(t *testing.T) *sessionio.Session {
+	t.Helper()
+	select {
+	case h := <-b.handles:
+		return h
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection")
+		return nil
+	}
+}
+
+// A handle held by one socket sees changes made by another socket of the
+// session and by HTTP requests, without a reload of its own; both sockets
+// of a session share it.
+func TestHandleNeverGoesStale(t *testing.T) {
+	b := newBridge(t, sessionio.Config{CheckInterval: time.Hour})
+	c := tandemtest.NewClient(t, b.url)
+	if status, body, _ := c.Do(http.MethodPost, "/set?v=http-1"); status != http.StatusOK || body != "http-1" {
+		t.Fatalf("POST /set: %d %q", status, body)
+	}
+	node := tandemtest.NewDriver(t)
+	s1 := node.Dial(b.url, tandemtest.Options{Cookie: c.Cookie()})
+	h1 := b.handle(t)
+	node.Dial(b.url, tandemtest.Options{Cookie: c.Cookie()})
+	h2 := b.handle(t)
+	if h1 != h2 {
+		t.Error("two sockets of one session got different handles")
+	}
+	if got := h1.Get("v"); got != "http-1" {
+		t.Fatalf("handle holds %v, want the value set over HTTP", got)
+	}
+	c.Do(http.MethodPost, "/set?v=http-2")
+	if got := h1.Get("v"); got != "http-2" {
+		t.Errorf("after an HTTP change the held handle shows %v, want http-2", got)
+	}
+	if _, err := s1.EmitAck("set", "socket-3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := h2.Get("v"); got != "socket-3" {
+		t.Errorf("after a change from the other socket the handle shows %v, want socket-3", got)
+	}
+	v0 := h1.Version()
+	c.Do(http.MethodPost, "/set?v=http-4")
+	if h1.Version() <= v0 {
+		t.Errorf("version did not move forward: %d then %d", v0, h1.Version())
+	}
+	if vals := h1.Values(); vals["v"] != "http-4" {
+		t.Errorf("Values() = %v", vals)
+	}
+}
+
+// A handshake without a session cookie gets a new session whose cookie is
+// set on the handshake's answer, over both transports.
+func TestHandshakeCreatesTheSessionAndItsCookie(t *testing.T) {
+	for _, tr := range []tandemtest.Transport{tandemtest.Polling, tandemtest.Both} {
+		t.Run(string(tr), func(t *testing.T) {
+			b := newBridge(t, sessionio.Config{})
+			node := tandemtest.NewDriver(t)
+			s := node.Dial(b.url, tandemtest.Options{Transport: tr, Jar: true})
+			h := b.handle(t)
+			cookie := s.State().Cookies[b.m.CookieName()]
+			if cookie == "" {
+				t.Fatal("no session cookie after the handshake")
+			}
+			c := tandemtest.NewClient(t, b.url)
+			c.SetCookie(b.m.CookieName() + "=" + cookie)
+			c.Do(http.MethodPost, "/set?v=mine")
+			if got := h.Get("v"); got != "mine" {
+				t.Errorf("the socket's session and the cookie's differ: handle has %v", got)
+			}
+		})
+	}
+}
+
+// Raw WebSocket handshake: the cookie is on the 101 answer.
+func TestWebSocketHandshakeSetsTheCookie(t *testing.T) {
+	b := newBridge(t, sessionio.Config{})
+	req, _ := http.NewRequest(http.MethodGet, b.url+"/socket.io/?EIO=4&transport=websocket", nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d, want 101", resp.StatusCode)
+	}
+	if sc := resp.Header.Get("Set-Cookie"); !strings.HasPrefix(sc, b.m.CookieName()+"=") || !strings.Contains(sc, "HttpOnly") {
+		t.Errorf("101 answer sets %q, want the session cookie", sc)
+	}
+}
+
+var _ sessions.Store = (*sessionio.Manager)(nil)

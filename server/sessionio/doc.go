@@ -1,0 +1,49 @@
+// Package sessionio shares one browser session between net/http (Echo,
+// gorilla) handlers and Socket.IO sockets (github.com/zishang520/socket.io).
+//
+// It is the Go form of the Node recipe "socket.io + express-session", with
+// the recipe's sharp edges removed:
+//
+//   - The cookie holds only a random ID and its HMAC; values live in a
+//     store.Store. The store key, the Socket.IO room and the log name of a
+//     session are a SHA-256 of its ID, so no raw ID leaves the cookie.
+//   - A Manager is a gorilla sessions.Store (use it with echo-contrib/session)
+//     and wires a Socket.IO server with Attach: every socket gets its
+//     handshake's session (FromSocket), joins the session's room, and reloads
+//     the session before each incoming packet. A handshake without a valid
+//     session gets a new one and its cookie, set on the polling answer or
+//     the WebSocket 101.
+//   - Changes are atomic read-modify-writes (Manager.Update for HTTP,
+//     Session.Update for sockets); nothing ever writes a whole stale session
+//     back, so a long-polling request cannot undo a change or revive a
+//     session that was logged out.
+//   - Every Engine.IO request, WebSocket upgrades included, is refused with
+//     403 unless its Origin is the server's own or in the allowlist.
+//   - Every CheckInterval the sessions of a node's sockets are checked (one
+//     store read per session, however many sockets it has); the connections
+//     of sessions that are gone are closed, so clients reconnect into fresh
+//     sessions. Manager.Disconnect ends them cleanly instead (no reconnect),
+//     on every node sharing the Socket.IO adapter.
+//
+// # Concurrency
+//
+// All exported methods are safe for concurrent use. Socket.IO runs a socket's
+// middleware and event handlers one at a time, in order, on the socket's own
+// queue; the reload installed by Attach runs there, before the handlers of
+// the packet, and blocks only that socket. Namespace middleware (Middleware)
+// runs on the connection's goroutine when a client joins the namespace.
+//
+// Manager.Update and Session.Update may call their apply function more than
+// once (optimistic stores retry on conflict), so apply must only change the
+// values it is given. Their committed callback runs once, on the caller's
+// goroutine, after the store committed, while later changes of the same
+// session on this node wait: notifications sent from it (Emit) reach
+// sockets in commit order. Across nodes the order of two changes that
+// commit at the same moment is not guaranteed. Do not call Update of the
+// same session from committed: it would wait for itself.
+//
+// Emit and Disconnect may be called from any goroutine, HTTP handlers
+// included. A Session handle is shared by all sockets of its session on a
+// node and always holds the newest values this node has seen; it never moves
+// back to older ones.
+package sessionio

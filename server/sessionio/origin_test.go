@@ -1,0 +1,67 @@
+package sessionio
+
+import (
+	"net/http"
+	"testing"
+)
+
+func TestNormalizeOrigin(t *testing.T) {
+	tests := []struct {
+		name, given, expect string
+		expectErr           bool
+	}{
+		{"ok, plain", "http://localhost:4200", "http://localhost:4200", false},
+		{"ok, case and trailing slash", "HTTPS://App.Example/", "https://app.example", false},
+		{"nok, wildcard", "*", "", true},
+		{"nok, wildcard subdomain", "https://*.example", "", true},
+		{"nok, no scheme", "localhost:4200", "", true},
+		{"nok, other scheme", "ftp://x", "", true},
+		{"nok, path", "http://x/app", "", true},
+		{"nok, user", "http://u@x", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := NormalizeOrigin(tt.given)
+			if got != tt.expect || (err != nil) != tt.expectErr {
+				t.Errorf("NormalizeOrigin(%q) = %q, %v", tt.given, got, err)
+			}
+		})
+	}
+}
+
+func TestOriginPolicyAllows(t *testing.T) {
+	p, err := newOriginPolicy([]string{"http://localhost:4200"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name          string
+		host          string
+		origin, fetch string
+		expect        bool
+	}{
+		{"ok, no Origin (not a browser, or same-origin GET)", "api:3000", "", "", true},
+		{"ok, allowlisted", "api:3000", "http://localhost:4200", "cross-site", true},
+		{"ok, allowlisted, other case", "api:3000", "HTTP://LOCALHOST:4200", "", true},
+		{"ok, same origin by Host", "localhost:3000", "http://localhost:3000", "same-origin", true},
+		{"nok, foreign", "localhost:3000", "http://evil.example", "cross-site", false},
+		{"nok, same host other port", "localhost:3000", "http://localhost:3001", "same-site", false},
+		{"nok, null origin", "localhost:3000", "null", "cross-site", false},
+		{"nok, no Origin but cross-site", "localhost:3000", "", "cross-site", false},
+		{"nok, garbage", "localhost:3000", "::::", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := http.NewRequest(http.MethodGet, "http://"+tt.host+"/socket.io/", nil)
+			if tt.origin != "" {
+				r.Header.Set("Origin", tt.origin)
+			}
+			if tt.fetch != "" {
+				r.Header.Set("Sec-Fetch-Site", tt.fetch)
+			}
+			if got := p.allows(r); got != tt.expect {
+				t.Errorf("allows = %v, want %v", got, tt.expect)
+			}
+		})
+	}
+}
