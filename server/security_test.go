@@ -460,3 +460,145 @@ func TestWildcardOriginsRefusedAtStart(t *testing.T) {
 		})
 	}
 }
+
+// Point 10: POST /incr and POST /logout from outside the allowlist are
+// refused with 403 before anything changes: the count stays, the session
+// and its sockets live on. The allowlist and the server's own origin pass,
+// with CORS credentials headers for the allowlisted origin.
+func TestCrossOriginPOSTs(t *testing.T) {
+	t.Parallel()
+	srv := secureServer(t)
+	tests := []struct {
+		name         string
+		givenPath    string
+		givenHeader  []string
+		expectStatus int
+		expectCORS   string // Access-Control-Allow-Origin, "" for none
+		expectDelta  int    // change of the count
+		expectEnded  bool   // the session is gone and its socket told so
+	}{
+		{name: "nok, incr from a foreign origin", givenPath: shared.RouteIncr, givenHeader: []string{"Origin", evilOrigin}, expectStatus: http.StatusForbidden},
+		{name: "nok, logout from a foreign origin", givenPath: shared.RouteLogout, givenHeader: []string{"Origin", evilOrigin}, expectStatus: http.StatusForbidden},
+		{name: "nok, incr with Sec-Fetch-Site cross-site and no Origin", givenPath: shared.RouteIncr, givenHeader: []string{"Sec-Fetch-Site", "cross-site"}, expectStatus: http.StatusForbidden},
+		{name: "nok, logout with Sec-Fetch-Site cross-site and no Origin", givenPath: shared.RouteLogout, givenHeader: []string{"Sec-Fetch-Site", "cross-site"}, expectStatus: http.StatusForbidden},
+		{name: "nok, incr from a foreign origin with Sec-Fetch-Site cross-site", givenPath: shared.RouteIncr, givenHeader: []string{"Origin", evilOrigin, "Sec-Fetch-Site", "cross-site"}, expectStatus: http.StatusForbidden},
+		{name: "nok, incr from a same-site but foreign origin", givenPath: shared.RouteIncr, givenHeader: []string{"Origin", "http://other.localhost:4200", "Sec-Fetch-Site", "same-site"}, expectStatus: http.StatusForbidden},
+		{name: "nok, incr from the allowlisted host on another port", givenPath: shared.RouteIncr, givenHeader: []string{"Origin", "http://localhost:4201"}, expectStatus: http.StatusForbidden},
+		{name: "nok, logout from an opaque origin", givenPath: shared.RouteLogout, givenHeader: []string{"Origin", "null"}, expectStatus: http.StatusForbidden},
+		{name: "ok, incr from the allowlisted origin", givenPath: shared.RouteIncr, givenHeader: []string{"Origin", spaOrigin, "Sec-Fetch-Site", "same-site"}, expectStatus: http.StatusOK, expectCORS: spaOrigin, expectDelta: 1},
+		{name: "ok, incr from the same origin", givenPath: shared.RouteIncr, givenHeader: []string{"Origin", srv.URL(), "Sec-Fetch-Site", "same-origin"}, expectStatus: http.StatusOK, expectDelta: 1},
+		{name: "ok, incr with Sec-Fetch-Site same-origin only", givenPath: shared.RouteIncr, givenHeader: []string{"Sec-Fetch-Site", "same-origin"}, expectStatus: http.StatusOK, expectDelta: 1},
+		{name: "ok, incr without Origin (not a browser)", givenPath: shared.RouteIncr, expectStatus: http.StatusOK, expectDelta: 1},
+		{name: "ok, logout from the allowlisted origin", givenPath: shared.RouteLogout, givenHeader: []string{"Origin", spaOrigin}, expectStatus: http.StatusNoContent, expectCORS: spaOrigin, expectEnded: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			victim := secSession(t, srv.URL(), 2)
+			node := tandemtest.NewDriver(t)
+			tab := node.Dial(srv.URL(), tandemtest.Options{Cookie: victim.Cookie()})
+
+			hdr := secHeader(append([]string{"Cookie", victim.Cookie()}, tt.givenHeader...)...)
+			status, body, rh := secDo(t, http.MethodPost, srv.URL()+tt.givenPath, hdr)
+			if status != tt.expectStatus {
+				t.Fatalf("POST %s: %d %q, want %d", tt.givenPath, status, body, tt.expectStatus)
+			}
+			if status == http.StatusForbidden {
+				secExpectJSONError(t, "POST "+tt.givenPath, status, body, rh, http.StatusForbidden)
+				if sc := rh.Get("Set-Cookie"); sc != "" {
+					t.Errorf("a refused POST set a cookie: %q", sc)
+				}
+			}
+			if got := rh.Get("Access-Control-Allow-Origin"); got != tt.expectCORS {
+				t.Errorf("Access-Control-Allow-Origin %q, want %q", got, tt.expectCORS)
+			}
+			if got := rh.Get("Access-Control-Allow-Credentials"); tt.expectCORS != "" && got != "true" {
+				t.Errorf("Access-Control-Allow-Credentials %q, want true", got)
+			}
+
+			if tt.expectEnded {
+				var ended shared.SessionEnded
+				tab.Wait(shared.EventSessionEnded, secWait).Arg(t, 0, &ended)
+				tab.Wait("disconnect", secWait)
+				if got := secCount(t, srv.URL(), victim.Cookie()); got != 0 {
+					t.Errorf("count %d with the logged-out cookie, want 0 (a new session)", got)
+				}
+				return
+			}
+			want := 2 + tt.expectDelta
+			if got := secCount(t, srv.URL(), victim.Cookie()); got != want {
+				t.Errorf("count %d after the POST, want %d", got, want)
+			}
+			if tt.expectDelta > 0 {
+				if got := tab.Count(secWait); got != want {
+					t.Errorf("the socket heard current count %d, want %d", got, want)
+				}
+			}
+			// The session and its socket live on: the socket's own incr
+			// still goes through, and it heard nothing else.
+			secExpectConnected(t, tab)
+			if got := secIncrAndHear(t, tab); got != want+1 {
+				t.Errorf("socket incr acked %d, want %d", got, want+1)
+			}
+			for _, e := range tab.Seen() {
+				if e.Name == shared.EventSessionEnded || e.Name == "disconnect" {
+					t.Errorf("the socket saw %v", e)
+				}
+			}
+		})
+	}
+}
+
+// Point 10, preflights: an allowlisted origin learns that it may POST with
+// credentials; any other origin learns nothing.
+func TestCrossOriginPreflight(t *testing.T) {
+	t.Parallel()
+	srv := secureServer(t)
+	tests := []struct {
+		name        string
+		givenPath   string
+		givenOrigin string
+		expectCORS  bool
+	}{
+		{"ok, incr from the allowlisted origin", shared.RouteIncr, spaOrigin, true},
+		{"ok, logout from the allowlisted origin", shared.RouteLogout, spaOrigin, true},
+		{"nok, incr from a foreign origin", shared.RouteIncr, evilOrigin, false},
+		{"nok, logout from a foreign origin", shared.RouteLogout, evilOrigin, false},
+		{"nok, incr from the allowlisted host on another port", shared.RouteIncr, "http://localhost:4201", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			status, body, hdr := secDo(t, http.MethodOptions, srv.URL()+tt.givenPath, secHeader(
+				"Origin", tt.givenOrigin,
+				"Access-Control-Request-Method", http.MethodPost,
+				"Sec-Fetch-Site", "cross-site",
+			))
+			if status >= 500 {
+				t.Fatalf("preflight: %d %q", status, body)
+			}
+			if sc := hdr.Get("Set-Cookie"); sc != "" {
+				t.Errorf("a preflight set a cookie: %q", sc)
+			}
+			acao := hdr.Get("Access-Control-Allow-Origin")
+			if !tt.expectCORS {
+				if acao != "" {
+					t.Errorf("Access-Control-Allow-Origin %q for a foreign origin, want none", acao)
+				}
+				return
+			}
+			if status != http.StatusNoContent && status != http.StatusOK {
+				t.Errorf("preflight status %d, want 204 or 200", status)
+			}
+			if acao != tt.givenOrigin {
+				t.Errorf("Access-Control-Allow-Origin %q, want %q", acao, tt.givenOrigin)
+			}
+			if got := hdr.Get("Access-Control-Allow-Credentials"); got != "true" {
+				t.Errorf("Access-Control-Allow-Credentials %q, want true", got)
+			}
+			if got := hdr.Get("Access-Control-Allow-Methods"); !strings.Contains(got, http.MethodPost) {
+				t.Errorf("Access-Control-Allow-Methods %q does not allow POST", got)
+			}
+		})
+	}
+}
