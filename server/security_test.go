@@ -602,3 +602,125 @@ func TestCrossOriginPreflight(t *testing.T) {
 		})
 	}
 }
+
+// cookieValue returns the value of the session cookie in a Cookie header.
+func cookieValue(tb testing.TB, header string) string {
+	tb.Helper()
+	for _, part := range strings.Split(header, ";") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "tandem.sid="); ok {
+			return v
+		}
+	}
+	tb.Fatalf("no tandem.sid in %q", header)
+	return ""
+}
+
+// nodeHeader spells a header value so that Node.js, which writes header
+// strings as Latin-1, sends exactly the bytes of v (UTF-8 included).
+func nodeHeader(v string) string {
+	r := make([]rune, len(v))
+	for i := range len(v) {
+		r[i] = rune(v[i])
+	}
+	return string(r)
+}
+
+// flip changes the character at i into another one of the base64url
+// alphabet.
+func flip(s string, i int) string {
+	c := byte('A')
+	if s[i] == 'A' {
+		c = 'B'
+	}
+	return s[:i] + string(c) + s[i+1:]
+}
+
+// Point 11: a cookie that is tampered, truncated, signed with another key,
+// empty, garbage, or repeated is no session: /incr answers 1 with a fresh
+// cookie, /session 200, a socket connects into a fresh session, never a
+// 5xx, and the session it imitates is untouched.
+func TestBadCookiesAreNoSession(t *testing.T) {
+	t.Parallel()
+	srv := secureServer(t)
+	other := tandemtest.Start(t, server.Config{SessionSecrets: []string{strings.Repeat("o", 32)}})
+	unknown := cookieValue(t, secSession(t, other.URL(), 1).Cookie())
+	const idLen = 43 // the ID's part of the cookie value, before the dot
+
+	tests := []struct {
+		name        string
+		given       func(valid string) string // the Cookie header, from a valid cookie value
+		expectFresh bool                      // no session: a fresh one at 1; else the valid one's
+	}{
+		{"nok, one character of the MAC flipped", func(v string) string { return "tandem.sid=" + flip(v, len(v)-5) }, true},
+		{"nok, last character of the MAC flipped", func(v string) string { return "tandem.sid=" + flip(v, len(v)-1) }, true},
+		{"nok, one character of the ID flipped", func(v string) string { return "tandem.sid=" + flip(v, 3) }, true},
+		{"nok, truncated by one", func(v string) string { return "tandem.sid=" + v[:len(v)-1] }, true},
+		{"nok, the ID without its MAC", func(v string) string { return "tandem.sid=" + v[:idLen] }, true},
+		{"nok, the ID and the dot", func(v string) string { return "tandem.sid=" + v[:idLen+1] }, true},
+		{"nok, MAC and ID swapped", func(v string) string { return "tandem.sid=" + v[idLen+1:] + "." + v[:idLen] }, true},
+		{"nok, signed with another key", func(string) string { return "tandem.sid=" + unknown }, true},
+		{"nok, empty", func(string) string { return "tandem.sid=" }, true},
+		{"nok, name only", func(string) string { return "tandem.sid" }, true},
+		{"nok, garbage", func(string) string { return "tandem.sid=!!not*a(cookie)$$" }, true},
+		{"nok, non-ASCII", func(string) string { return "tandem.sid=çà-et-là-☃-" + strings.Repeat("é", 30) }, true},
+		{"nok, 4 KB", func(string) string { return "tandem.sid=" + strings.Repeat("A", 4096) }, true},
+		{"nok, valid value followed by 4 KB", func(v string) string { return "tandem.sid=" + v + strings.Repeat("A", 4096) }, true},
+		{"nok, quoted garbage", func(string) string { return `tandem.sid="a.b"` }, true},
+		{"nok, duplicated name, both bad", func(v string) string {
+			return "tandem.sid=" + flip(v, len(v)-5) + "; tandem.sid=" + unknown
+		}, true},
+		{"nok, duplicated name, 50 times", func(v string) string {
+			return strings.Repeat("tandem.sid="+flip(v, 10)+"; ", 50) + "x=y"
+		}, true},
+		{"ok, duplicated name, a bad one before the valid one", func(v string) string {
+			return "tandem.sid=" + flip(v, len(v)-5) + "; tandem.sid=" + v
+		}, false},
+		{"ok, the valid cookie among others", func(v string) string { return "a=b; tandem.sid=" + v + "; c=d" }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			victim := secSession(t, srv.URL(), 3)
+			valid := cookieValue(t, victim.Cookie())
+			given := tt.given(valid)
+
+			want := "1"
+			if !tt.expectFresh {
+				want = "4"
+			}
+			status, body, hdr := secDo(t, http.MethodPost, srv.URL()+shared.RouteIncr, secHeader("Cookie", given))
+			if status != http.StatusOK || body != want {
+				t.Fatalf("POST /incr: %d %q, want 200 %q", status, body, want)
+			}
+			fresh := (&http.Response{Header: hdr}).Cookies()
+			if tt.expectFresh {
+				if len(fresh) != 1 || fresh[0].Name != "tandem.sid" || fresh[0].Value == valid || fresh[0].Value == "" || strings.Contains(given, fresh[0].Value) {
+					t.Fatalf("POST /incr set cookies %v, want one fresh tandem.sid", fresh)
+				}
+				if got := secCount(t, srv.URL(), "tandem.sid="+fresh[0].Value); got != 1 {
+					t.Errorf("the fresh cookie's count is %d, want 1", got)
+				}
+			} else if len(fresh) != 0 {
+				t.Errorf("POST /incr with a valid cookie set cookies %v", fresh)
+			}
+
+			status, body, _ = secDo(t, http.MethodGet, srv.URL()+shared.RouteSession, secHeader("Cookie", given))
+			if status != http.StatusOK {
+				t.Fatalf("GET /session: %d %q, want 200", status, body)
+			}
+
+			node := tandemtest.NewDriver(t)
+			for _, tr := range []tandemtest.Transport{tandemtest.WebSocket, tandemtest.Polling} {
+				s := node.Dial(srv.URL(), tandemtest.Options{Cookie: nodeHeader(given), Transport: tr})
+				n := s.Incr()
+				if tt.expectFresh && n != 1 {
+					t.Errorf("%s socket with the bad cookie: incr acked %d, want 1 (a fresh session)", tr, n)
+				}
+				s.Close()
+			}
+			if got := secCount(t, srv.URL(), victim.Cookie()); tt.expectFresh && got != 3 {
+				t.Errorf("the imitated session's count is %d, want 3", got)
+			}
+		})
+	}
+}
