@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -151,7 +152,12 @@ func listenerURL(ln net.Listener) string {
 	if ln == nil {
 		return ""
 	}
-	return "http://" + ln.Addr().String()
+	addr := ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "localhost" // listening on every interface
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
 }
 
 // Sessions is the server's session manager.
