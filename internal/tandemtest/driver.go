@@ -21,7 +21,13 @@ import (
 // is the same client the browser page uses, so what the tests see is what
 // users get.
 type Driver struct {
-	tb    testing.TB
+	tb testing.TB // fails on behalf of this test; see For
+	*process
+}
+
+// process is one Node.js driver process, shared by every view of it.
+type process struct {
+	root  testing.TB // the test that started it, alive as long as it
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 
@@ -31,6 +37,12 @@ type Driver struct {
 	sockets map[string]*Socket
 	n       int
 }
+
+// For returns a view of d that fails tb, not the test that started d, and
+// whose sockets belong to tb: parallel subtests can share one Node.js
+// process (starting one costs more than most subtests) as long as the
+// parent test outlives them, which it does.
+func (d *Driver) For(tb testing.TB) *Driver { return &Driver{tb: tb, process: d.process} }
 
 type reply struct {
 	ID        int               `json:"id"`
@@ -87,7 +99,7 @@ func NewDriver(tb testing.TB) *Driver {
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("start socket.io driver: %v", err)
 	}
-	d := &Driver{tb: tb, cmd: cmd, stdin: stdin, pending: map[int]chan reply{}, sockets: map[string]*Socket{}}
+	d := &Driver{tb: tb, process: &process{root: tb, cmd: cmd, stdin: stdin, pending: map[int]chan reply{}, sockets: map[string]*Socket{}}}
 	done := make(chan struct{})
 	go d.read(stdout, done)
 	tb.Cleanup(func() {
@@ -102,14 +114,14 @@ func NewDriver(tb testing.TB) *Driver {
 	return d
 }
 
-func (d *Driver) read(r io.Reader, done chan struct{}) {
+func (d *process) read(r io.Reader, done chan struct{}) {
 	defer close(done)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
 		var m reply
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			d.tb.Logf("socket.io driver: bad line %q", sc.Text())
+			d.root.Logf("socket.io driver: bad line %q", sc.Text())
 			continue
 		}
 		d.mu.Lock()
@@ -195,6 +207,10 @@ func (d *Driver) Open(base string, o Options) *Socket {
 	if r.Error != "" {
 		d.tb.Fatalf("open socket: %s", r.Error)
 	}
+	if d.tb != d.root {
+		// The process outlives this test: its sockets must not.
+		d.tb.Cleanup(s.Close)
+	}
 	return s
 }
 
@@ -250,7 +266,7 @@ func (s *Socket) record(e Event) {
 	select {
 	case s.events <- e:
 	default:
-		s.tb.Errorf("socket %s: event buffer full; dropped %s", s.name, e)
+		s.d.root.Errorf("socket %s: event buffer full; dropped %s", s.name, e)
 	}
 }
 
