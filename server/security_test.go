@@ -236,6 +236,7 @@ func TestPollingHandshakeOrigin(t *testing.T) {
 func TestSocketOriginWithOfficialClient(t *testing.T) {
 	t.Parallel()
 	srv := secureServer(t)
+	driver := tandemtest.NewDriver(t) // one Node.js for every case: starting it costs more than a case
 	victim := secSession(t, srv.URL(), 2)
 	tests := []struct {
 		name        string
@@ -252,7 +253,7 @@ func TestSocketOriginWithOfficialClient(t *testing.T) {
 			for _, tr := range []tandemtest.Transport{tandemtest.WebSocket, tandemtest.Polling} {
 				t.Run(tt.name+", "+string(tr), func(t *testing.T) {
 					t.Parallel()
-					node := tandemtest.NewDriver(t)
+					node := driver.For(t)
 					s := node.Open(srv.URL(), tandemtest.Options{Cookie: victim.Cookie(), Origin: tt.givenOrigin, Transport: tr})
 					if !tt.expectOK {
 						secExpectRefused(t, s)
@@ -468,6 +469,7 @@ func TestWildcardOriginsRefusedAtStart(t *testing.T) {
 func TestCrossOriginPOSTs(t *testing.T) {
 	t.Parallel()
 	srv := secureServer(t)
+	driver := tandemtest.NewDriver(t) // one Node.js for every case: starting it costs more than a case
 	tests := []struct {
 		name         string
 		givenPath    string
@@ -495,7 +497,7 @@ func TestCrossOriginPOSTs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			victim := secSession(t, srv.URL(), 2)
-			node := tandemtest.NewDriver(t)
+			node := driver.For(t)
 			tab := node.Dial(srv.URL(), tandemtest.Options{Cookie: victim.Cookie()})
 
 			hdr := secHeader(append([]string{"Cookie", victim.Cookie()}, tt.givenHeader...)...)
@@ -642,6 +644,7 @@ func flip(s string, i int) string {
 func TestBadCookiesAreNoSession(t *testing.T) {
 	t.Parallel()
 	srv := secureServer(t)
+	driver := tandemtest.NewDriver(t) // one Node.js for every case: starting it costs more than a case
 	other := tandemtest.Start(t, server.Config{SessionSecrets: []string{strings.Repeat("o", 32)}})
 	unknown := cookieValue(t, secSession(t, other.URL(), 1).Cookie())
 	const idLen = 43 // the ID's part of the cookie value, before the dot
@@ -709,7 +712,7 @@ func TestBadCookiesAreNoSession(t *testing.T) {
 				t.Fatalf("GET /session: %d %q, want 200", status, body)
 			}
 
-			node := tandemtest.NewDriver(t)
+			node := driver.For(t)
 			for _, tr := range []tandemtest.Transport{tandemtest.WebSocket, tandemtest.Polling} {
 				s := node.Dial(srv.URL(), tandemtest.Options{Cookie: nodeHeader(given), Transport: tr})
 				n := s.Incr()
@@ -721,6 +724,240 @@ func TestBadCookiesAreNoSession(t *testing.T) {
 			if got := secCount(t, srv.URL(), victim.Cookie()); tt.expectFresh && got != 3 {
 				t.Errorf("the imitated session's count is %d, want 3", got)
 			}
+		})
+	}
+}
+
+// secBystanders are sockets that must not notice what another client does:
+// a sibling in the same session as the culprit and a socket of another
+// session.
+type secBystanders struct {
+	base          string
+	same, other   *tandemtest.Socket
+	sameC, otherC *tandemtest.Client
+}
+
+func newBystanders(tb testing.TB, node *tandemtest.Driver, base string, same *tandemtest.Client) *secBystanders {
+	tb.Helper()
+	other := secSession(tb, base, 0)
+	return &secBystanders{
+		base:   base,
+		same:   node.Dial(base, tandemtest.Options{Cookie: same.Cookie(), Transport: tandemtest.WebSocket}),
+		other:  node.Dial(base, tandemtest.Options{Cookie: other.Cookie(), Transport: tandemtest.Polling}),
+		sameC:  same,
+		otherC: other,
+	}
+}
+
+// expectUnaffected checks that both bystanders are still connected, still
+// get their incr acked and hear current count, and that the server still
+// serves HTTP.
+func (b *secBystanders) expectUnaffected(tb testing.TB) {
+	tb.Helper()
+	for _, s := range []*tandemtest.Socket{b.same, b.other} {
+		secExpectConnected(tb, s)
+	}
+	same := secIncrAndHear(tb, b.same)
+	other := secIncrAndHear(tb, b.other)
+	if got := secCount(tb, b.base, b.sameC.Cookie()); got != same {
+		tb.Errorf("GET /session of the culprit's session: %d, want %d", got, same)
+	}
+	if got := secCount(tb, b.base, b.otherC.Cookie()); got != other {
+		tb.Errorf("GET /session of the other session: %d, want %d", got, other)
+	}
+	if status, body, _ := secDo(tb, http.MethodGet, b.base+shared.RouteHealth, nil); status != http.StatusOK {
+		tb.Errorf("GET /healthz: %d %q", status, body)
+	}
+	if got := b.otherC.Incr(); got != other+1 {
+		tb.Errorf("POST /incr of the other session: %d, want %d", got, other+1)
+	}
+}
+
+// expectDropped waits for s to lose its connection; a socket that
+// reconnects on its own would hide it, so s must not.
+func expectDropped(tb testing.TB, s *tandemtest.Socket) {
+	tb.Helper()
+	e := s.Wait("disconnect", secWait)
+	var reason string
+	e.Arg(tb, 0, &reason)
+	if reason == "io client disconnect" {
+		tb.Fatalf("the client disconnected itself: %v", s.Seen())
+	}
+}
+
+// Point 11 and DESIGN's Limits: a message over MaxSocketPayload (1 MB by
+// default) costs its sender its connection, over WebSocket and over
+// polling, and nothing else: the event is not handled, the sender's
+// session and every other client carry on. A message under the limit goes
+// through, so the limit is what drops the big one.
+func TestOversizedSocketPayload(t *testing.T) {
+	t.Parallel()
+	srv := secureServer(t)
+	driver := tandemtest.NewDriver(t) // one Node.js for every case: starting it costs more than a case
+	tests := []struct {
+		name          string
+		givenSize     int
+		given         tandemtest.Transport
+		expectDropped bool
+	}{
+		{"ok, 500 KB over websocket", 500 << 10, tandemtest.WebSocket, false},
+		{"ok, 500 KB over polling", 500 << 10, tandemtest.Polling, false},
+		{"nok, 5 MB over websocket", 5 << 20, tandemtest.WebSocket, true},
+		{"nok, 5 MB over polling", 5 << 20, tandemtest.Polling, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			culprit := secSession(t, srv.URL(), 0)
+			node := driver.For(t)
+			sender := node.Dial(srv.URL(), tandemtest.Options{Cookie: culprit.Cookie(), Transport: tt.given})
+			by := newBystanders(t, node, srv.URL(), culprit)
+
+			big := strings.Repeat("x", tt.givenSize)
+			if !tt.expectDropped {
+				raw, err := sender.EmitAck(shared.EventIncr, big)
+				if err != nil || string(raw) != "1" {
+					t.Fatalf("incr with %d bytes acked %s, %v; want 1", tt.givenSize, raw, err)
+				}
+				if got := by.same.Count(secWait); got != 1 {
+					t.Fatalf("the sibling heard %d, want 1", got)
+				}
+				by.expectUnaffected(t)
+				return
+			}
+			sender.Emit(shared.EventIncr, big)
+			expectDropped(t, sender)
+			if got := secCount(t, srv.URL(), culprit.Cookie()); got != 0 {
+				t.Errorf("the oversized incr counted: count %d, want 0", got)
+			}
+			by.expectUnaffected(t)
+		})
+	}
+}
+
+// Point 11: events with arguments the handler does not expect, without an
+// ack, or unknown to the server are answered or ignored, never fatal.
+func TestIllTypedEvents(t *testing.T) {
+	t.Parallel()
+	srv := secureServer(t)
+	driver := tandemtest.NewDriver(t) // one Node.js for every case: starting it costs more than a case
+	tests := []struct {
+		name        string
+		given       func(tb testing.TB, s *tandemtest.Socket)
+		expectCount int // the session's count afterwards
+	}{
+		{"ok, incr with extra arguments acks a number", func(tb testing.TB, s *tandemtest.Socket) {
+			raw, err := s.EmitAck(shared.EventIncr, "x", map[string]int{"a": 1}, 5)
+			if err != nil || string(raw) != "1" {
+				tb.Fatalf("incr(\"x\", {a:1}, 5) acked %s, %v; want 1", raw, err)
+			}
+		}, 1},
+		{"ok, incr with a null argument acks a number", func(tb testing.TB, s *tandemtest.Socket) {
+			raw, err := s.EmitAck(shared.EventIncr, nil)
+			if err != nil || string(raw) != "1" {
+				tb.Fatalf("incr(null) acked %s, %v; want 1", raw, err)
+			}
+		}, 1},
+		{"ok, incr without an ack still increments", func(tb testing.TB, s *tandemtest.Socket) {
+			s.Emit(shared.EventIncr)
+			if got := s.Count(secWait); got != 1 {
+				tb.Fatalf("current count %d, want 1", got)
+			}
+		}, 1},
+		{"ok, incr without an ack, with arguments, still increments", func(tb testing.TB, s *tandemtest.Socket) {
+			s.Emit(shared.EventIncr, "x", map[string]int{"a": 1}, 5)
+			if got := s.Count(secWait); got != 1 {
+				tb.Fatalf("current count %d, want 1", got)
+			}
+		}, 1},
+		{"ok, an unknown event is ignored", func(tb testing.TB, s *tandemtest.Socket) {
+			s.Emit("no such event", 1, "two", map[string]int{"three": 3})
+		}, 0},
+		{"ok, an event named like a server reply is ignored", func(tb testing.TB, s *tandemtest.Socket) {
+			s.Emit(shared.EventCurrentCount, 99)
+		}, 0},
+		{"ok, an event named by a number is ignored", func(tb testing.TB, s *tandemtest.Socket) { s.EmitRaw(`2[1,"x"]`) }, 0},
+		{"ok, an event named error is ignored", func(tb testing.TB, s *tandemtest.Socket) { s.EmitRaw(`2["error","boom"]`) }, 0},
+		{"ok, an event named connection is ignored", func(tb testing.TB, s *tandemtest.Socket) { s.EmitRaw(`2["connection"]`) }, 0},
+		{"ok, an ack nobody asked for is ignored", func(tb testing.TB, s *tandemtest.Socket) { s.EmitRaw(`31[5]`) }, 0},
+		{"ok, a connect to an unknown namespace is refused alone", func(tb testing.TB, s *tandemtest.Socket) { s.EmitRaw(`0/admin,`) }, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := secSession(t, srv.URL(), 0)
+			node := driver.For(t)
+			s := node.Dial(srv.URL(), tandemtest.Options{Cookie: c.Cookie()})
+			tt.given(t, s)
+			if e, ok := s.Next(secQuiet); ok && e.Name != shared.EventCurrentCount {
+				t.Errorf("the socket saw %v", e)
+			}
+			if got := secCount(t, srv.URL(), c.Cookie()); got != tt.expectCount {
+				t.Errorf("count %d, want %d", got, tt.expectCount)
+			}
+			secExpectConnected(t, s)
+			if got := secIncrAndHear(t, s); got != tt.expectCount+1 {
+				t.Errorf("the next incr acked %d, want %d", got, tt.expectCount+1)
+			}
+		})
+	}
+}
+
+// Point 11: a packet the Socket.IO parser cannot accept closes the
+// connection of its sender (on either transport) and of nobody else, and
+// is not handled; the server does not panic (it runs in this process).
+func TestMalformedPackets(t *testing.T) {
+	t.Parallel()
+	srv := secureServer(t)
+	driver := tandemtest.NewDriver(t) // one Node.js for every case: starting it costs more than a case
+	tests := []struct {
+		name  string
+		given string // a Socket.IO packet, sent as one Engine.IO message
+	}{
+		{"nok, unterminated JSON", `2[`},
+		{"nok, unterminated event", `2["incr"`},
+		{"nok, object payload", `2{}`},
+		{"nok, string payload", `2"incr"`},
+		{"nok, empty event", `2[]`},
+		{"nok, null event name", `2[null]`},
+		{"nok, empty message", ``},
+		{"nok, unknown packet type", `9`},
+		{"nok, ack without id", `3`},
+		{"nok, negative ack id", `2-1["incr"]`},
+		{"nok, ack id overflow", `299999999999999999999999["incr"]`},
+		{"nok, event to a namespace not joined", `2/admin,["incr"]`},
+		{"nok, second connect of the main namespace", `0`},
+		{"nok, reserved event disconnect", `2["disconnect"]`},
+		{"nok, reserved event disconnecting", `2["disconnecting"]`},
+		{"nok, reserved event connect", `2["connect"]`},
+		{"nok, deeply nested arguments", `2["incr",` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `]`},
+		{"nok, binary event whose attachment never comes", `51-["incr",{"_placeholder":true,"num":0}]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			culprit := secSession(t, srv.URL(), 0)
+			node := driver.For(t)
+			senders := []*tandemtest.Socket{
+				node.Dial(srv.URL(), tandemtest.Options{Cookie: culprit.Cookie(), Transport: tandemtest.WebSocket}),
+				node.Dial(srv.URL(), tandemtest.Options{Cookie: culprit.Cookie(), Transport: tandemtest.Polling}),
+			}
+			by := newBystanders(t, node, srv.URL(), culprit)
+			for _, s := range senders {
+				s.EmitRaw(tt.given)
+				if strings.HasPrefix(tt.given, "5") {
+					// The parser waits for the attachment; the next text
+					// packet is what it cannot accept.
+					s.EmitRaw(`2["incr"]`)
+				}
+			}
+			for _, s := range senders {
+				expectDropped(t, s)
+			}
+			if got := secCount(t, srv.URL(), culprit.Cookie()); got != 0 {
+				t.Errorf("a malformed packet counted: count %d, want 0", got)
+			}
+			by.expectUnaffected(t)
 		})
 	}
 }
