@@ -961,3 +961,80 @@ func TestMalformedPackets(t *testing.T) {
 		})
 	}
 }
+
+// DESIGN's Limits: one client address can make the server create only so
+// many sessions (a burst, then a rate). Past the bound, every way of
+// creating one (POST /incr, GET /session, a socket handshake on either
+// transport, a forged cookie) gets 429 with a JSON error, while the
+// sessions it already has keep working.
+func TestSessionCreationIsBounded(t *testing.T) {
+	t.Parallel()
+	srv := tandemtest.Start(t, server.Config{SessionCreateBurst: 3, SessionCreateRate: 0.001})
+	driver := tandemtest.NewDriver(t)
+	var have []*tandemtest.Client
+	for i := range 3 {
+		c := tandemtest.NewClient(t, srv.URL())
+		if status, body, _ := c.Do(http.MethodGet, shared.RouteSession); status != http.StatusOK || c.Cookie() == "" {
+			t.Fatalf("cookie-less client %d within the burst: GET /session %d %q, cookie %q", i+1, status, body, c.Cookie())
+		}
+		have = append(have, c)
+	}
+	forged := "tandem.sid=" + flip(cookieValue(t, have[0].Cookie()), 50)
+
+	t.Run("nok, past the bound", func(t *testing.T) {
+		tests := []struct {
+			name        string
+			givenMethod string
+			givenPath   string
+			givenCookie string
+		}{
+			{"nok, POST /incr without a cookie", http.MethodPost, shared.RouteIncr, ""},
+			{"nok, GET /session without a cookie", http.MethodGet, shared.RouteSession, ""},
+			{"nok, POST /incr with a forged cookie", http.MethodPost, shared.RouteIncr, forged},
+			{"nok, polling handshake without a cookie", http.MethodGet, shared.SocketPath + engineIOQuery + "polling", ""},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				status, body, hdr := secDo(t, tt.givenMethod, srv.URL()+tt.givenPath, secHeader("Cookie", tt.givenCookie))
+				secExpectJSONError(t, tt.givenMethod+" "+tt.givenPath, status, body, hdr, http.StatusTooManyRequests)
+				if hdr.Get("Retry-After") == "" {
+					t.Error("429 without Retry-After")
+				}
+				if sc := hdr.Get("Set-Cookie"); sc != "" {
+					t.Errorf("a refused request set a cookie: %q", sc)
+				}
+			})
+		}
+		for _, tr := range []tandemtest.Transport{tandemtest.WebSocket, tandemtest.Polling} {
+			t.Run("nok, official client without a cookie over "+string(tr), func(t *testing.T) {
+				secExpectRefused(t, driver.For(t).Open(srv.URL(), tandemtest.Options{Transport: tr}))
+			})
+		}
+	})
+
+	t.Run("ok, the sessions made within the bound keep working", func(t *testing.T) {
+		node := driver.For(t)
+		if got := have[0].Incr(); got != 1 {
+			t.Errorf("POST /incr of session 1: %d, want 1", got)
+		}
+		for i, tr := range []tandemtest.Transport{tandemtest.WebSocket, tandemtest.Polling} {
+			s := node.Dial(srv.URL(), tandemtest.Options{Cookie: have[0].Cookie(), Transport: tr})
+			if got := secIncrAndHear(t, s); got != 2+i {
+				t.Errorf("%s socket of session 1: incr %d, want %d", tr, got, 2+i)
+			}
+		}
+		if got := secCount(t, srv.URL(), have[1].Cookie()); got != 0 {
+			t.Errorf("GET /session of session 2: %d, want 0", got)
+		}
+		if status, body, _ := have[2].Do(http.MethodPost, shared.RouteLogout); status != http.StatusNoContent {
+			t.Errorf("POST /logout of session 3: %d %q, want 204", status, body)
+		}
+		// Logging out gave nothing back: the bound is on creations.
+		if status, body, _ := have[2].Do(http.MethodPost, shared.RouteIncr); status != http.StatusTooManyRequests {
+			t.Errorf("POST /incr after logout: %d %q, want 429", status, body)
+		}
+		if status, body, _ := secDo(t, http.MethodGet, srv.URL()+shared.RouteHealth, nil); status != http.StatusOK {
+			t.Errorf("GET /healthz: %d %q", status, body)
+		}
+	})
+}
