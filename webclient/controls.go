@@ -1,6 +1,10 @@
 package webclient
 
-import "github.com/maxence-charriere/go-app/v10/pkg/app"
+import (
+	"github.com/maxence-charriere/go-app/v10/pkg/app"
+
+	"github.com/tandem-go/tandem/shared"
+)
 
 // controls are the page's buttons; each sends an action to the page.
 type controls struct {
@@ -11,9 +15,9 @@ func newControls() *controls { return &controls{} }
 
 func (c *controls) Render() app.UI {
 	return app.Div().Class("controls").Body(
-		button("incr", "btn primary", "Increment", "POST /incr", actionIncr),
-		button("incr-socket", "btn primary", "Increment", "Socket.IO emit", actionIncrSocket),
-		button("logout", "btn ghost", "Log out", "POST /logout", actionLogout),
+		button("incr", "btn primary", "+1 over HTTP", "POST "+shared.RouteIncr, actionIncr),
+		button("incr-socket", "btn primary", "+1 over Socket.IO", "emit "+shared.EventIncr, actionIncrSocket),
+		button("logout", "btn ghost", "Log out", "POST "+shared.RouteLogout, actionLogout),
 	)
 }
 

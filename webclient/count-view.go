@@ -24,13 +24,20 @@ func (v *countView) Render() app.UI {
 	if v.Known {
 		value = strconv.Itoa(v.Count)
 	}
-	source := "waiting for the server"
-	if v.Source != "" {
-		source = "from " + v.Source
+	source := v.Source
+	if source == "" {
+		source = "waiting for the server"
 	}
 	return app.Section().Class("count").Aria("live", "polite").Body(
 		app.Div().Class("count-label").ID("count-label").Text("Session count"),
-		app.Div().Class("count-value").DataSet("testid", "count").Aria("labelledby", "count-label").Text(value),
+		app.Div().Class("count-value").Class(unknownClass(v.Known)).DataSet("testid", "count").Aria("labelledby", "count-label").Text(value),
 		app.Div().Class("count-source").Text(source),
 	)
+}
+
+func unknownClass(known bool) string {
+	if known {
+		return ""
+	}
+	return "unknown"
 }

@@ -23,14 +23,17 @@ const requestTimeout = 10 * time.Second
 
 // Where a count came from, shown under it.
 const (
-	sourceSession   = "GET " + shared.RouteSession
-	sourceIncr      = "POST " + shared.RouteIncr
-	sourceAck       = shared.EventIncr + " ack"
-	sourceLive      = shared.EventCurrentCount
-	sourceLogout    = "logged out"
-	sourceEnded     = shared.EventSessionEnded
-	disconnectByApp = "io client disconnect" // the reason when the page itself disconnected
+	sourceSession = "from GET " + shared.RouteSession
+	sourceIncr    = "from POST " + shared.RouteIncr
+	sourceAck     = "from the " + shared.EventIncr + " ack"
+	sourceLive    = "live, from " + shared.EventCurrentCount
+	sourceLogout  = "logged out: the next increment starts a new session"
+	sourceEnded   = "session ended: the next increment starts a new one"
 )
+
+// disconnectByApp is the disconnect reason when the page itself
+// disconnected the socket.
+const disconnectByApp = "io client disconnect"
 
 // What failed, as the error banner names it.
 const (
@@ -54,8 +57,9 @@ type counterPage struct {
 	count         counter
 	status        connStatus
 	transport     string
-	failure       string // what failed, "" when nothing did
-	detail        string // the error
+	failure       string // the operation that failed last, "" when none did
+	detail        string // its error
+	socketErr     string // why the socket cannot connect, "" when it can
 	connectedOnce bool
 }
 
@@ -67,7 +71,7 @@ func (p *counterPage) OnMount(ctx app.Context) {
 	ctx.Handle(actionIncr, func(ctx app.Context, _ app.Action) { p.incr(ctx) })
 	ctx.Handle(actionIncrSocket, func(ctx app.Context, _ app.Action) { p.incrSocket(ctx) })
 	ctx.Handle(actionLogout, func(ctx app.Context, _ app.Action) { p.logout(ctx) })
-	ctx.Handle(actionDismissError, func(ctx app.Context, _ app.Action) { p.failure, p.detail = "", "" })
+	ctx.Handle(actionDismissError, func(ctx app.Context, _ app.Action) { p.failure, p.detail, p.socketErr = "", "", "" })
 
 	p.apiOrigin = app.Getenv(EnvAPIOrigin)
 	base := p.apiOrigin
@@ -79,7 +83,7 @@ func (p *counterPage) OnMount(ctx app.Context) {
 	sock, err := socketio.New(socketio.Config{URL: p.apiOrigin})
 	if err != nil {
 		p.status = statusDisconnected
-		p.fail(failSocket, err)
+		p.socketErr = err.Error()
 	} else {
 		p.sock = sock
 		p.watch(ctx)
@@ -122,7 +126,7 @@ func (p *counterPage) watch(ctx app.Context) {
 		ctx.Dispatch(func(app.Context) {
 			p.status = p.status.next(evConnectError, active)
 			if p.status != statusLoggedOut {
-				p.fail(failSocket, err)
+				p.socketErr = err.Error()
 			}
 		})
 	})
@@ -145,9 +149,7 @@ func (p *counterPage) watch(ctx app.Context) {
 
 func (p *counterPage) connected(ctx app.Context) {
 	p.status = p.status.next(evConnect, true)
-	if p.failure == failSocket {
-		p.failure, p.detail = "", ""
-	}
+	p.socketErr = ""
 	// A reconnection may have landed in another session (expiry, a logout
 	// in another tab): read the count again.
 	if p.connectedOnce || !p.count.known {
@@ -254,6 +256,7 @@ func (p *counterPage) logout(ctx app.Context) {
 func (p *counterPage) loggedOut(source string) {
 	p.status = p.status.next(evLoggedOut, false)
 	p.count.reset(source)
+	p.socketErr = ""
 	if p.failure != failProtocol {
 		p.failure, p.detail = "", ""
 	}
@@ -284,17 +287,25 @@ func (p *counterPage) fail(what string, err error) {
 	p.failure, p.detail = what, err.Error()
 }
 
-// clear hides the error of what, now that it worked.
+// clear hides the failure shown, now that what worked: a working
+// increment also answers a failed one of the other kind. The failure to
+// load the count goes only once the count loads, and a protocol error
+// stays until dismissed.
 func (p *counterPage) clear(what string) {
-	if p.failure == what {
-		p.failure, p.detail = "", ""
+	switch {
+	case p.failure == what:
+	case p.failure == failLoad || p.failure == failProtocol:
+		return
+	case what == failLoad:
+		return
 	}
+	p.failure, p.detail = "", ""
 }
 
 func (p *counterPage) Render() app.UI {
 	api := p.apiOrigin
 	if api == "" {
-		api = "this origin"
+		api = "this page's origin"
 	}
 	return app.Div().Class("page").Body(
 		app.Header().Class("masthead").Body(
@@ -308,13 +319,11 @@ func (p *counterPage) Render() app.UI {
 			newStatusBar(p.status, p.transport),
 			newCountView(p.count),
 			newControls(),
-			newErrorBanner(p.failure, p.detail),
+			newErrorBanner(p.failure, p.detail, p.socketErr),
 		),
 		app.Footer().Class("footnote").Body(
-			app.P().Body(
-				app.Text("Open this page in two tabs: an increment in one shows in both. API: "),
-				app.Code().Text(api),
-			),
+			app.P().Text("Open this page in two tabs: an increment in one shows in both."),
+			app.P().Body(app.Text("API "), app.Code().Text(api)),
 		),
 	)
 }

@@ -20,11 +20,20 @@ func (b *statusBar) Render() app.UI {
 			app.Span().Class("dot").Aria("hidden", "true"),
 			app.Span().DataSet("testid", "status").Text(string(b.Status)),
 		),
-		app.Span().Class("pill", "transport").Title("Socket.IO transport").Body(
+		app.Span().Class("pill", "transport").Class(transportClass(b.Status)).Title("Socket.IO transport").Body(
 			app.Span().Class("muted").Text("via "),
 			app.Span().DataSet("testid", "transport").Text(b.Transport),
 		),
 	)
+}
+
+// transportClass dims the transport while the socket is not connected: it
+// is then the last one used.
+func transportClass(s connStatus) string {
+	if s == statusConnected {
+		return ""
+	}
+	return "stale"
 }
 
 // statusClass is a CSS-friendly name of s.
