@@ -146,6 +146,14 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.Store == "" {
 		r.Store = "bolt:" + filepath.Join(r.DataDir, "sessions.db")
 	}
+	if r.Backend == nil {
+		// Here, not in openStore: New generates and keeps a signing key
+		// before it opens the store, and a typo must not leave a key file
+		// and a log line behind it.
+		if err := checkStore(r.Store); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case r.SessionTTL == 0:
 		r.SessionTTL = sessionio.DefaultTTL
@@ -207,23 +215,34 @@ func (r *resolved) openStore() (store.Store, error) {
 	if r.Backend != nil {
 		return r.Backend, nil
 	}
-	switch s := r.Store; {
-	case s == "memory":
+	if err := checkStore(r.Store); err != nil {
+		return nil, err
+	}
+	if r.Store == "memory" {
 		return memory.New(), nil
+	}
+	st, err := bolt.Open(strings.TrimPrefix(r.Store, "bolt:"), bolt.Options{})
+	if err != nil {
+		return nil, configErr("SESSION_STORE", "%v", err)
+	}
+	return st, nil
+}
+
+// checkStore refuses a SESSION_STORE that names no store openStore can
+// open, without touching anything.
+func checkStore(s string) error {
+	switch {
+	case s == "memory":
+		return nil
 	case strings.HasPrefix(s, "bolt:"):
-		path := strings.TrimPrefix(s, "bolt:")
-		if path == "" {
-			return nil, configErr("SESSION_STORE", "bolt: needs a file path, e.g. bolt:./data/sessions.db")
+		if strings.TrimPrefix(s, "bolt:") == "" {
+			return configErr("SESSION_STORE", "bolt: needs a file path, e.g. bolt:./data/sessions.db")
 		}
-		st, err := bolt.Open(path, bolt.Options{})
-		if err != nil {
-			return nil, configErr("SESSION_STORE", "%v", err)
-		}
-		return st, nil
+		return nil
 	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"):
-		return nil, configErr("SESSION_STORE", "the Redis store is not built yet; use memory or bolt:PATH")
+		return configErr("SESSION_STORE", "the Redis store is not built yet; use memory or bolt:PATH")
 	default:
-		return nil, configErr("SESSION_STORE", "%q is not a store; use memory, bolt:PATH or redis://host:port/db", s)
+		return configErr("SESSION_STORE", "%q is not a store; use memory, bolt:PATH or redis://host:port/db", s)
 	}
 }
 
