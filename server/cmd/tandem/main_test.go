@@ -1,0 +1,546 @@
+package main
+
+// Issue 2, point 15: the command as the outside checker runs it (a built
+// binary, environment variables, signals), and parse() on its own.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tandem-go/tandem/server"
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	binary    string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// tandemBinary builds the command once per test run, the way it ships.
+func tandemBinary(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "tandem-cmd-test-")
+		if buildErr != nil {
+			return
+		}
+		binary = filepath.Join(buildDir, "tandem")
+		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		if err != nil {
+			buildErr = errors.New("go build: " + err.Error() + "\n" + string(out))
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return binary
+}
+
+// freePort returns a port nothing listens on right now.
+func freePort(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// lockedBuffer collects a process's stderr while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// command is a running tandem binary.
+type command struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	done   chan struct{} // closed once it exited
+	err    error         // its exit, once done
+}
+
+// startCommand runs the binary with only the given environment (nothing
+// leaks from the developer's shell) in an empty working directory, and
+// kills it at the end of the test if it is still running.
+func startCommand(tb testing.TB, env []string, args ...string) *command {
+	tb.Helper()
+	cmd := exec.Command(tandemBinary(tb), args...)
+	cmd.Env = env
+	cmd.Dir = tb.TempDir()
+	c := &command{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stdout = io.Discard
+	cmd.Stderr = c.stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	tb.Cleanup(func() {
+		select {
+		case <-c.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-c.done
+			tb.Logf("stderr of the killed command:\n%s", c.stderr)
+		}
+	})
+	return c
+}
+
+// wait returns the exit status, failing the test if the command is still
+// running after within.
+func (c *command) wait(tb testing.TB, within time.Duration) int {
+	tb.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(within):
+		tb.Fatalf("still running after %v; stderr:\n%s", within, c.stderr)
+	}
+	var exit *exec.ExitError
+	switch {
+	case c.err == nil:
+		return 0
+	case errors.As(c.err, &exit):
+		return exit.ExitCode()
+	default:
+		tb.Fatalf("wait: %v", c.err)
+		return -1
+	}
+}
+
+// waitHealthy polls GET /healthz until it answers 200.
+func (c *command) waitHealthy(tb testing.TB, base string, within time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		resp, err := client.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-c.done:
+			tb.Fatalf("exited before answering /healthz (%v); stderr:\n%s", c.err, c.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("GET /healthz did not answer 200 within %v (last: %v); stderr:\n%s", within, err, c.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// post sends a POST with the given headers and returns status, body and
+// headers.
+func post(tb testing.TB, client *http.Client, url string, hdr ...string) (int, string, http.Header) {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		tb.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+// The outside checker's run: PORT, CORS_ORIGINS and SESSION_STORE=memory
+// start the API on that port; a signal stops it gracefully, even with a
+// WebSocket and a long poll open, exiting 0 and saying so.
+func TestCommandServesAndStopsGracefully(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		given os.Signal
+	}{
+		{"ok, SIGTERM", syscall.SIGTERM},
+		{"ok, SIGINT", syscall.SIGINT},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			port := freePort(t)
+			base := "http://127.0.0.1:" + port
+			c := startCommand(t, []string{"PORT=" + port, "CORS_ORIGINS=http://localhost:4200", "SESSION_STORE=memory"})
+			c.waitHealthy(t, base, 5*time.Second)
+
+			jar, _ := cookiejar.New(nil)
+			client := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+			for want := 1; want <= 2; want++ {
+				status, body, _ := post(t, client, base+"/incr")
+				if status != http.StatusOK || body != strconv.Itoa(want) {
+					t.Fatalf("POST /incr: %d %q, want 200 %q", status, body, strconv.Itoa(want))
+				}
+			}
+			// CORS_ORIGINS was read: its origin may POST with credentials,
+			// another may not.
+			status, body, hdr := post(t, client, base+"/incr", "Origin", "http://localhost:4200")
+			if status != http.StatusOK || hdr.Get("Access-Control-Allow-Origin") != "http://localhost:4200" || hdr.Get("Access-Control-Allow-Credentials") != "true" {
+				t.Errorf("POST /incr from CORS_ORIGINS: %d %q, CORS headers %q %q", status, body, hdr.Get("Access-Control-Allow-Origin"), hdr.Get("Access-Control-Allow-Credentials"))
+			}
+			if status, body, _ := post(t, client, base+"/incr", "Origin", "http://evil.example"); status != http.StatusForbidden {
+				t.Errorf("POST /incr from another origin: %d %q, want 403", status, body)
+			}
+
+			// A WebSocket and a pending long poll must not hold up shutdown.
+			ws, _, err := websocket.DefaultDialer.Dial("ws://127.0.0.1:"+port+"/socket.io/?EIO=4&transport=websocket", nil)
+			if err != nil {
+				t.Fatalf("WebSocket: %v", err)
+			}
+			defer ws.Close()
+			if _, open, err := ws.ReadMessage(); err != nil || !strings.HasPrefix(string(open), "0{") {
+				t.Fatalf("WebSocket open packet %q, %v", open, err)
+			}
+			resp, err := http.Get(base + "/socket.io/?EIO=4&transport=polling")
+			if err != nil {
+				t.Fatal(err)
+			}
+			open, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var hs struct {
+				SID string `json:"sid"`
+			}
+			if !strings.HasPrefix(string(open), "0") || json.Unmarshal(open[1:], &hs) != nil || hs.SID == "" {
+				t.Fatalf("polling open packet %q", open)
+			}
+			pollDone := make(chan struct{})
+			go func() {
+				defer close(pollDone)
+				if resp, err := http.Get(base + "/socket.io/?EIO=4&transport=polling&sid=" + hs.SID); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}()
+			time.Sleep(50 * time.Millisecond) // let the poll reach the server
+
+			start := time.Now()
+			if err := c.cmd.Process.Signal(tt.given); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.wait(t, 10*time.Second); got != 0 {
+				t.Fatalf("exit status %d after %v, want 0; stderr:\n%s", got, tt.given, c.stderr)
+			}
+			t.Logf("stopped %v after the signal", time.Since(start).Round(time.Millisecond))
+			if !strings.Contains(c.stderr.String(), "msg=stopped") {
+				t.Errorf("the log does not say it stopped:\n%s", c.stderr)
+			}
+			_ = ws.SetReadDeadline(time.Now().Add(time.Second))
+			for {
+				if _, _, err := ws.ReadMessage(); err != nil {
+					break // closed by the server, as it should be
+				}
+			}
+			select {
+			case <-pollDone:
+			case <-time.After(time.Second):
+				t.Error("the pending long poll was not answered at shutdown")
+			}
+		})
+	}
+}
+
+// A bad setting stops the command at start-up with exit status 2 and one
+// line that names the variable.
+func TestCommandRefusesBadConfiguration(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		givenEnv  []string
+		givenArgs []string
+		expectVar string
+	}{
+		{name: "nok, PORT not a number", givenEnv: []string{"PORT=abc"}, expectVar: "PORT"},
+		{name: "nok, PORT out of range", givenEnv: []string{"PORT=70000"}, expectVar: "PORT"},
+		{name: "nok, -port not a number", givenArgs: []string{"-port", "abc"}, expectVar: "PORT"},
+		{name: "nok, SPA_PORT not a number", givenEnv: []string{"SPA_PORT=x"}, expectVar: "SPA_PORT"},
+		{name: "nok, PUBLIC_URL not http", givenEnv: []string{"PUBLIC_URL=ftp://example.com"}, expectVar: "PUBLIC_URL"},
+		{name: "nok, SESSION_TTL not a duration", givenEnv: []string{"SESSION_TTL=soon"}, expectVar: "SESSION_TTL"},
+		{name: "nok, SESSION_TTL too short", givenEnv: []string{"SESSION_TTL=10ms"}, expectVar: "SESSION_TTL"},
+		{name: "nok, SESSION_CHECK_INTERVAL too short", givenEnv: []string{"SESSION_CHECK_INTERVAL=1ms"}, expectVar: "SESSION_CHECK_INTERVAL"},
+		{name: "nok, COOKIE_SAMESITE none without COOKIE_SECURE", givenEnv: []string{"COOKIE_SAMESITE=none"}, expectVar: "COOKIE_SAMESITE"},
+		{name: "nok, COOKIE_SAMESITE unknown", givenEnv: []string{"COOKIE_SAMESITE=sometimes"}, expectVar: "COOKIE_SAMESITE"},
+		{name: "nok, COOKIE_SECURE not a boolean", givenEnv: []string{"COOKIE_SECURE=maybe"}, expectVar: "COOKIE_SECURE"},
+		{name: "nok, CORS_ORIGINS star", givenEnv: []string{"CORS_ORIGINS=*"}, expectVar: "CORS_ORIGINS"},
+		{name: "nok, CORS_ORIGINS wildcard subdomain", givenEnv: []string{"CORS_ORIGINS=http://localhost:4200,http://*.x"}, expectVar: "CORS_ORIGINS"},
+		{name: "nok, SESSION_STORE unknown", givenEnv: []string{"SESSION_STORE=nope"}, expectVar: "SESSION_STORE"},
+		{name: "nok, SESSION_STORE bolt without a path", givenEnv: []string{"SESSION_STORE=bolt:"}, expectVar: "SESSION_STORE"},
+		{name: "nok, SESSION_SECRET short", givenEnv: []string{"SESSION_SECRET=short"}, expectVar: "SESSION_SECRET"},
+		{name: "nok, SESSION_SECRET second key short", givenEnv: []string{"SESSION_SECRET=" + strings.Repeat("k", 32) + ",short"}, expectVar: "SESSION_SECRET"},
+		{name: "nok, SESSION_CREATE_BURST negative", givenEnv: []string{"SESSION_CREATE_BURST=-1"}, expectVar: "SESSION_CREATE_BURST"},
+		{name: "nok, SESSION_CREATE_RATE not a number", givenEnv: []string{"SESSION_CREATE_RATE=fast"}, expectVar: "SESSION_CREATE_RATE"},
+		{name: "nok, MAX_SOCKET_PAYLOAD too small", givenEnv: []string{"MAX_SOCKET_PAYLOAD=10"}, expectVar: "MAX_SOCKET_PAYLOAD"},
+		{name: "nok, LOG_LEVEL unknown", givenEnv: []string{"LOG_LEVEL=loud"}, expectVar: "LOG_LEVEL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// Without SESSION_STORE the default bolt store would be used,
+			// so every case runs with a valid PORT and memory store unless it
+			// sets its own.
+			env := []string{"PORT=" + freePort(t), "SESSION_STORE=memory"}
+			env = append(env, tt.givenEnv...)
+			c := startCommand(t, env, tt.givenArgs...)
+			if got := c.wait(t, 5*time.Second); got != 2 {
+				t.Fatalf("exit status %d, want 2; stderr:\n%s", got, c.stderr)
+			}
+			out := c.stderr.String()
+			lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+			if len(lines) != 1 {
+				t.Fatalf("stderr has %d lines, want 1:\n%s", len(lines), out)
+			}
+			if !strings.HasPrefix(lines[0], "tandem: "+tt.expectVar+": ") {
+				t.Errorf("stderr %q does not name %s", lines[0], tt.expectVar)
+			}
+			if entries, _ := os.ReadDir(c.cmd.Dir); len(entries) != 0 {
+				t.Errorf("a refused start left files behind: %v", entries)
+			}
+		})
+	}
+}
+
+// A flag wins over its environment variable, bad or good.
+func TestCommandFlagWinsOverVariable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		givenEnv  []string
+		givenArgs []string
+	}{
+		{"ok, -port over a bad PORT", []string{"PORT=abc", "SESSION_STORE=memory"}, []string{"-port", "{port}"}},
+		{"ok, -port over another PORT", []string{"PORT={other}", "SESSION_STORE=memory"}, []string{"-port={port}"}},
+		{"ok, -session-store over a bad SESSION_STORE", []string{"PORT={other}", "SESSION_STORE=nope"}, []string{"-port", "{port}", "-session-store", "memory"}},
+		{"ok, -cors-origins over a star CORS_ORIGINS", []string{"CORS_ORIGINS=*", "SESSION_STORE=memory"}, []string{"-port", "{port}", "-cors-origins", "http://localhost:4200"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			port, other := freePort(t), freePort(t)
+			fill := func(in []string) []string {
+				out := make([]string, len(in))
+				for i, s := range in {
+					out[i] = strings.NewReplacer("{port}", port, "{other}", other).Replace(s)
+				}
+				return out
+			}
+			c := startCommand(t, fill(tt.givenEnv), fill(tt.givenArgs)...)
+			c.waitHealthy(t, "http://127.0.0.1:"+port, 5*time.Second)
+			if slices.ContainsFunc(tt.givenEnv, func(s string) bool { return s == "PORT={other}" }) {
+				if resp, err := http.Get("http://127.0.0.1:" + other + "/healthz"); err == nil {
+					resp.Body.Close()
+					t.Errorf("the PORT of the environment answers too (%d); the flag should have replaced it", resp.StatusCode)
+				}
+			}
+			if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.wait(t, 10*time.Second); got != 0 {
+				t.Errorf("exit status %d, want 0; stderr:\n%s", got, c.stderr)
+			}
+		})
+	}
+}
+
+// env turns name=value pairs into a getenv.
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for _, s := range kv {
+		k, v, _ := strings.Cut(s, "=")
+		m[k] = v
+	}
+	return func(k string) string { return m[k] }
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		givenArgs []string
+		givenEnv  []string
+		expect    func(tb testing.TB, o *options)
+		expectVar string // the variable a ConfigError names; "" for success
+	}{
+		{name: "ok, nothing set leaves every default to server.New", expect: func(tb testing.TB, o *options) {
+			if o.Config.Addr != "" || o.Store != "" || o.CORSOrigins != nil || o.logLevel != 0 {
+				tb.Errorf("options %+v, want zero values", o)
+			}
+		}},
+		{name: "ok, PORT", givenEnv: []string{"PORT=8080"}, expect: addr(":8080")},
+		{name: "ok, PORT with spaces", givenEnv: []string{"PORT= 8080 "}, expect: addr(":8080")},
+		{name: "ok, -port wins over PORT", givenArgs: []string{"-port", "9090"}, givenEnv: []string{"PORT=8080"}, expect: addr(":9090")},
+		{name: "ok, -port wins over a bad PORT", givenArgs: []string{"-port=9090"}, givenEnv: []string{"PORT=abc"}, expect: addr(":9090")},
+		{name: "ok, an empty -port wins over PORT: the default", givenArgs: []string{"-port="}, givenEnv: []string{"PORT=abc"}, expect: addr("")},
+		{name: "ok, SPA_PORT", givenEnv: []string{"SPA_PORT=4200"}, expect: func(tb testing.TB, o *options) {
+			if o.SPAAddr != ":4200" {
+				tb.Errorf("SPAAddr %q, want :4200", o.SPAAddr)
+			}
+		}},
+		{name: "ok, CORS_ORIGINS is a trimmed list", givenEnv: []string{"CORS_ORIGINS= http://a:1 ,,http://b:2,"}, expect: func(tb testing.TB, o *options) {
+			if want := []string{"http://a:1", "http://b:2"}; !slices.Equal(o.CORSOrigins, want) {
+				tb.Errorf("CORSOrigins %q, want %q", o.CORSOrigins, want)
+			}
+		}},
+		{name: "ok, SESSION_SECRET is a list, first signs", givenEnv: []string{"SESSION_SECRET=new,old"}, expect: func(tb testing.TB, o *options) {
+			if want := []string{"new", "old"}; !slices.Equal(o.SessionSecrets, want) {
+				tb.Errorf("SessionSecrets %q, want %q", o.SessionSecrets, want)
+			}
+		}},
+		{name: "ok, durations", givenEnv: []string{"SESSION_TTL=2h", "SESSION_CHECK_INTERVAL=100ms"}, expect: func(tb testing.TB, o *options) {
+			if o.SessionTTL != 2*time.Hour || o.SessionCheckInterval != 100*time.Millisecond {
+				tb.Errorf("TTL %v, check interval %v", o.SessionTTL, o.SessionCheckInterval)
+			}
+		}},
+		{name: "ok, cookie settings", givenEnv: []string{"COOKIE_SECURE=true", "COOKIE_SAMESITE=none"}, expect: func(tb testing.TB, o *options) {
+			if !o.CookieSecure || o.CookieSameSite != "none" {
+				tb.Errorf("CookieSecure %v, CookieSameSite %q", o.CookieSecure, o.CookieSameSite)
+			}
+		}},
+		{name: "ok, store, data dir, public URL, web dir", givenEnv: []string{"SESSION_STORE=bolt:/tmp/x.db", "DATA_DIR=/tmp/d", "PUBLIC_URL=https://api.example.com", "WEB_DIR=/tmp/w"}, expect: func(tb testing.TB, o *options) {
+			if o.Store != "bolt:/tmp/x.db" || o.DataDir != "/tmp/d" || o.PublicURL != "https://api.example.com" || o.WebDir != "/tmp/w" {
+				tb.Errorf("options %+v", o.Config)
+			}
+		}},
+		{name: "ok, limits", givenEnv: []string{"SESSION_CREATE_BURST=5", "SESSION_CREATE_RATE=0.5", "MAX_SOCKET_PAYLOAD=2048"}, expect: func(tb testing.TB, o *options) {
+			if o.SessionCreateBurst != 5 || o.SessionCreateRate != 0.5 || o.MaxSocketPayload != 2048 {
+				tb.Errorf("options %+v", o.Config)
+			}
+		}},
+		{name: "ok, LOG_LEVEL", givenEnv: []string{"LOG_LEVEL=debug"}, expect: func(tb testing.TB, o *options) {
+			if o.logLevel.String() != "DEBUG" {
+				tb.Errorf("log level %v, want DEBUG", o.logLevel)
+			}
+		}},
+		{name: "nok, PORT", givenEnv: []string{"PORT=abc"}, expectVar: "PORT"},
+		{name: "nok, -port", givenArgs: []string{"-port", "-1"}, expectVar: "PORT"},
+		{name: "nok, SPA_PORT", givenEnv: []string{"SPA_PORT=99999"}, expectVar: "SPA_PORT"},
+		{name: "nok, SESSION_TTL", givenEnv: []string{"SESSION_TTL=soon"}, expectVar: "SESSION_TTL"},
+		{name: "nok, SESSION_TTL negative", givenEnv: []string{"SESSION_TTL=-1h"}, expectVar: "SESSION_TTL"},
+		{name: "nok, SESSION_CHECK_INTERVAL", givenEnv: []string{"SESSION_CHECK_INTERVAL=often"}, expectVar: "SESSION_CHECK_INTERVAL"},
+		{name: "nok, SESSION_CREATE_BURST", givenEnv: []string{"SESSION_CREATE_BURST=0"}, expectVar: "SESSION_CREATE_BURST"},
+		{name: "nok, SESSION_CREATE_RATE", givenEnv: []string{"SESSION_CREATE_RATE=-2"}, expectVar: "SESSION_CREATE_RATE"},
+		{name: "nok, COOKIE_SECURE", givenEnv: []string{"COOKIE_SECURE=maybe"}, expectVar: "COOKIE_SECURE"},
+		{name: "nok, MAX_SOCKET_PAYLOAD", givenEnv: []string{"MAX_SOCKET_PAYLOAD=1MB"}, expectVar: "MAX_SOCKET_PAYLOAD"},
+		{name: "nok, LOG_LEVEL", givenEnv: []string{"LOG_LEVEL=loud"}, expectVar: "LOG_LEVEL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			o, err := parse(tt.givenArgs, env(tt.givenEnv...), io.Discard)
+			if tt.expectVar != "" {
+				var ce *server.ConfigError
+				if !errors.As(err, &ce) || ce.Var != tt.expectVar {
+					t.Fatalf("parse: %v (%T), want a ConfigError naming %s", err, err, tt.expectVar)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			tt.expect(t, o)
+		})
+	}
+}
+
+func addr(want string) func(testing.TB, *options) {
+	return func(tb testing.TB, o *options) {
+		tb.Helper()
+		if o.Config.Addr != want {
+			tb.Errorf("Addr %q, want %q", o.Config.Addr, want)
+		}
+	}
+}
+
+func TestParseRefusesWhatIsNotASetting(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		given  []string
+		expect error // nil: any error
+	}{
+		{"nok, a positional argument", []string{"serve"}, nil},
+		{"nok, an unknown flag", []string{"-nope"}, nil},
+		{"nok, -h asks for help", []string{"-h"}, flag.ErrHelp},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := parse(tt.given, env(), io.Discard)
+			if err == nil || (tt.expect != nil && !errors.Is(err, tt.expect)) {
+				t.Fatalf("parse(%q): %v, want %v", tt.given, err, tt.expect)
+			}
+		})
+	}
+}
+
+// Every variable of DESIGN.md's configuration table is read, and has its
+// flag.
+func TestEveryDesignVariableHasAFlag(t *testing.T) {
+	t.Parallel()
+	design := []string{"PORT", "SPA_PORT", "PUBLIC_URL", "CORS_ORIGINS", "SESSION_STORE", "SESSION_SECRET",
+		"SESSION_TTL", "SESSION_CHECK_INTERVAL", "COOKIE_SECURE", "COOKIE_SAMESITE", "LOG_LEVEL"}
+	var usage bytes.Buffer
+	_, err := parse([]string{"-h"}, env(), &usage)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("parse -h: %v", err)
+	}
+	for _, v := range design {
+		if !slices.ContainsFunc(settings, func(s setting) bool { return s.env == v }) {
+			t.Errorf("%s is not read", v)
+		}
+		if !strings.Contains(usage.String(), "-"+flagName(v)+" ") || !strings.Contains(usage.String(), "["+v+"]") {
+			t.Errorf("-%s is not in the usage:\n%s", flagName(v), usage.String())
+		}
+	}
+}
