@@ -355,6 +355,73 @@ func TestWebSocketUpgradeOrigin(t *testing.T) {
 	}
 }
 
+// Point 9, the rest of a polling session: a page on another site that
+// learned a polling sid can neither send packets into it nor read what the
+// server sends to it.
+func TestPollingRequestsOrigin(t *testing.T) {
+	t.Parallel()
+	srv := secureServer(t)
+	tests := []struct {
+		name         string
+		givenMethod  string
+		givenOrigin  string
+		expectStatus int
+	}{
+		{"ok, POST from the allowlisted origin", http.MethodPost, spaOrigin, http.StatusOK},
+		{"ok, POST without Origin", http.MethodPost, "", http.StatusOK},
+		{"nok, POST from a foreign origin", http.MethodPost, evilOrigin, http.StatusForbidden},
+		{"nok, GET from a foreign origin", http.MethodGet, evilOrigin, http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			victim := secSession(t, srv.URL(), 1)
+			status, body, _ := secPollingHandshake(t, srv.URL(), secHeader("Cookie", victim.Cookie(), "Origin", spaOrigin))
+			if status != http.StatusOK {
+				t.Fatalf("polling handshake: %d %q", status, body)
+			}
+			sid := secEngineSID(t, body)
+			secConnectNamespace(t, srv.URL(), sid, victim.Cookie(), spaOrigin)
+
+			u := srv.URL() + shared.SocketPath + engineIOQuery + "polling&sid=" + url.QueryEscape(sid)
+			req, err := http.NewRequest(tt.givenMethod, u, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.givenMethod == http.MethodPost {
+				req.Body = io.NopCloser(strings.NewReader(`42["incr"]`))
+				req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+			}
+			for k, v := range secHeader("Cookie", victim.Cookie(), "Origin", tt.givenOrigin) {
+				req.Header[k] = v
+			}
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.expectStatus {
+				t.Fatalf("%s with sid: %d %q, want %d", tt.givenMethod, resp.StatusCode, b, tt.expectStatus)
+			}
+			want := 1
+			if tt.expectStatus == http.StatusOK {
+				want = 2
+			} else {
+				secExpectJSONError(t, tt.givenMethod+" with sid", resp.StatusCode, string(b), resp.Header, tt.expectStatus)
+				time.Sleep(secQuiet) // an accepted packet is handled after its answer
+			}
+			deadline := time.Now().Add(secWait)
+			for secCount(t, srv.URL(), victim.Cookie()) != want && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got := secCount(t, srv.URL(), victim.Cookie()); got != want {
+				t.Errorf("count %d, want %d", got, want)
+			}
+		})
+	}
+}
+
 // secConnectNamespace sends the Socket.IO CONNECT of the main namespace over
 // a polling Engine.IO session and waits for its answer.
 func secConnectNamespace(tb testing.TB, base, sid, cookie, origin string) {
