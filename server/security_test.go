@@ -778,6 +778,13 @@ func TestBadCookiesAreNoSession(t *testing.T) {
 			if status != http.StatusOK {
 				t.Fatalf("GET /session: %d %q, want 200", status, body)
 			}
+			if tt.expectFresh {
+				// Nothing to end: the imitated session survives a logout.
+				status, body, _ = secDo(t, http.MethodPost, srv.URL()+shared.RouteLogout, secHeader("Cookie", given))
+				if status != http.StatusNoContent {
+					t.Fatalf("POST /logout: %d %q, want 204", status, body)
+				}
+			}
 
 			node := driver.For(t)
 			for _, tr := range []tandemtest.Transport{tandemtest.WebSocket, tandemtest.Polling} {
