@@ -2,6 +2,7 @@ package webclient
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
@@ -100,10 +101,22 @@ func (p *counterPage) OnDismount() {
 	}
 }
 
-// OnAppUpdate reloads the page when go-app's service worker has fetched a
-// new build, so that a rebuilt app never keeps running from the cache.
+// OnAppUpdate runs when a new service worker took over, after a rebuild.
+// The worker loads the page from the network first, so a page loaded since
+// is already the new build; a tab that was open across the rebuild is not,
+// and reloads.
 func (p *counterPage) OnAppUpdate(ctx app.Context) {
-	ctx.Reload()
+	running := app.Getenv(envVersion)
+	origin := app.Window().Get("location").Get("origin").String()
+	ctx.Async(func() {
+		c, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		served, err := servedVersion(c, http.DefaultClient, origin)
+		if err != nil || !staleBuild(running, served) {
+			return
+		}
+		ctx.Dispatch(func(ctx app.Context) { ctx.Reload() })
+	})
 }
 
 // watch turns socket events into state changes on the UI goroutine. The

@@ -82,7 +82,9 @@ type handler struct {
 // copies when they match, else once in memory) and carry a strong ETag;
 // referenced with their ?v=hash they are cached for a year as immutable.
 // The app version, which names go-app's service-worker cache, is a hash of
-// all assets, so a rebuilt app.wasm is never served from a stale cache.
+// all assets; the service worker serves only content-addressed URLs from
+// its cache first and the rest from the network first (see worker.go), so
+// a rebuilt app is never served from a stale cache.
 //
 // Like go-app's own handler, it sets the process environment variables of
 // the go-app environment (EnvAPIOrigin among them) on its first request.
@@ -107,6 +109,11 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 		}
 	}
 
+	worker, err := workerTemplate()
+	if err != nil {
+		return nil, err
+	}
+
 	Routes()
 	url := func(name string) string { return "/web/" + name + "?v=" + assets[name].hash }
 	page := &app.Handler{
@@ -121,15 +128,16 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 			Maskable: url("icon-512.png"),
 			SVG:      url("icon.svg"),
 		},
-		BackgroundColor:   "#f4f5fb",
-		ThemeColor:        "#4338ca",
-		LoadingLabel:      "Loading tandem… {progress}%",
-		Styles:            []string{url("app.css")},
-		Scripts:           []string{url("socket.io.min.js")},
-		Env:               map[string]string{EnvAPIOrigin: origin},
-		Resources:         resolver{assets: assets},
-		Version:           version(cfg.Version, origin, assets),
-		WasmContentLength: strconv.Itoa(len(assets["app.wasm"].raw)),
+		BackgroundColor:       "#f4f5fb",
+		ThemeColor:            "#4338ca",
+		LoadingLabel:          "Loading tandem… {progress}%",
+		Styles:                []string{url("app.css")},
+		Scripts:               []string{url("socket.io.min.js")},
+		Env:                   map[string]string{EnvAPIOrigin: origin},
+		Resources:             resolver{assets: assets},
+		Version:               version(cfg.Version, origin, assets),
+		WasmContentLength:     strconv.Itoa(len(assets["app.wasm"].raw)),
+		ServiceWorkerTemplate: worker,
 	}
 	if origin != "" {
 		page.Preconnect = []string{origin}

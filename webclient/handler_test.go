@@ -372,6 +372,30 @@ func TestHandlerPageConfig(t *testing.T) {
 	}
 }
 
+func TestHandlerVersionProbe(t *testing.T) {
+	// The page asks for the served version with a HEAD of versionProbe and
+	// compares its ETag with GOAPP_VERSION of app.js: both must agree.
+	h := newTestHandler(t, HandlerConfig{WebDir: webDir(t, wasmBytes("a"), nil)})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodHead, versionProbe, nil))
+	served := etagValue(rec.Result().Header.Get("ETag"))
+	appJS := body(t, get(t, h, "/app.js", nil))
+	if served == "" || !strings.Contains(appJS, fmt.Sprintf(`"%s":"%s"`, envVersion, served)) {
+		t.Errorf("HEAD %s answers version %q, app.js does not carry it", versionProbe, served)
+	}
+}
+
+func TestHandlerServiceWorker(t *testing.T) {
+	h := newTestHandler(t, HandlerConfig{WebDir: webDir(t, wasmBytes("a"), nil)})
+	worker := body(t, get(t, h, "/app-worker.js", nil))
+	if !strings.Contains(worker, "precached.has(") || strings.Contains(worker, "const cachedResponse = await caches.match(request);\n  if (cachedResponse)") {
+		t.Errorf("app-worker.js does not have the page's fetch handler:\n%s", worker)
+	}
+	if !strings.Contains(worker, `self.addEventListener("push"`) {
+		t.Error("app-worker.js lost the rest of go-app's worker")
+	}
+}
+
 func TestNegotiate(t *testing.T) {
 	tests := []struct {
 		name   string
