@@ -111,8 +111,16 @@ func NewDriver(tb testing.TB) *Driver {
 		}
 		_ = cmd.Wait()
 	})
+	// Loading Node.js and socket.io-client takes half a second on an idle
+	// machine and several on a busy one (go test runs packages in
+	// parallel): wait for it here, so that the commands' own timeouts
+	// measure the client and the server, not Node's start-up.
+	d.call(map[string]any{"op": "ping"}, startTimeout)
 	return d
 }
+
+// startTimeout bounds how long Node.js may take to load the driver.
+const startTimeout = 60 * time.Second
 
 func (d *process) read(r io.Reader, done chan struct{}) {
 	defer close(done)

@@ -7,6 +7,7 @@
 //   {"id":2,"op":"emit","sock":"a","event":"incr","args":[],"ack":true,"timeout":5000}
 //   {"id":3,"op":"state","sock":"a"}     -> transport, connected, cookies (jar)
 //   {"id":4,"op":"close","sock":"a"}
+//   {"id":5,"op":"ping"}                 -> once the client is loaded
 // Replies: {"id":N,"ok":true,...} or {"id":N,"error":"..."}.
 // Events:  {"sock":"a","event":"connect","args":[...]}, for lifecycle events
 // (connect, disconnect, connect_error, reconnect_attempt, transport) and for
@@ -60,6 +61,7 @@ function state(s) {
 }
 
 async function handle(cmd) {
+  if (cmd.op === "ping") return {};
   if (cmd.op === "open") return open(cmd);
   const s = sockets.get(cmd.sock);
   if (!s) throw new Error(`no socket ${cmd.sock}`);
