@@ -7,7 +7,9 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io/fs"
 	"fmt"
 	"log/slog"
 	"net"
@@ -25,6 +27,7 @@ import (
 	"github.com/tandem-go/tandem/server/store"
 	"github.com/tandem-go/tandem/server/web"
 	"github.com/tandem-go/tandem/shared"
+	"github.com/tandem-go/tandem/webclient"
 )
 
 // Server is a configured tandem server.
@@ -107,8 +110,35 @@ func (s *Server) build(keys [][]byte) error {
 		return configErr("CORS_ORIGINS", "%v", err)
 	}
 	e.Any(shared.SocketPath+"*", echo.WrapHandler(socketHandler))
+
+	page, err := s.pageHandler("")
+	if err != nil {
+		return err
+	}
+	e.GET("/*", echo.WrapHandler(page))
+	e.HEAD("/*", echo.WrapHandler(page))
 	s.echo = e
 	return nil
+}
+
+// pageHandler serves the go-app page calling apiOrigin ("" for its own).
+// A missing build is not fatal: the API works without the page, which
+// answers 503 with the command that builds it.
+func (s *Server) pageHandler(apiOrigin string) (http.Handler, error) {
+	h, err := webclient.NewHandler(webclient.HandlerConfig{APIOrigin: apiOrigin, WebDir: s.cfg.WebDir, Logger: s.log})
+	if errors.Is(err, webclient.ErrNotBuilt) || errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("the page is not built; serving the API only", "err", err)
+		msg := err.Error()
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(shared.ErrorBody{Error: msg})
+		}), nil
+	}
+	if err != nil {
+		return nil, configErr("WEB_DIR", "%v", err)
+	}
+	return h, nil
 }
 
 // Handler is the API's HTTP handler (what Start serves on Addr).
@@ -124,6 +154,27 @@ func (s *Server) Start() error {
 	s.api = newHTTPServer(s.echo, s.log)
 	go s.serve(s.api, ln, "api")
 	s.log.Info("API listening", "url", s.URL(), "store", storeKind(s.cfg.Store), "cors_origins", s.cfg.origins)
+	if s.cfg.SPAAddr != "" {
+		// The same build, calling PUBLIC_URL (by default the API listener)
+		// cross-origin. Cookies are not separated by port, so this listener
+		// has no session middleware: it never sets or reads the cookie.
+		api := s.cfg.public
+		if api == "" {
+			api = s.URL()
+		}
+		page, err := s.pageHandler(api)
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", s.cfg.SPAAddr)
+		if err != nil {
+			return configErr("SPA_PORT", "cannot listen on %s: %v", s.cfg.SPAAddr, err)
+		}
+		s.spaLn = ln
+		s.spa = newHTTPServer(page, s.log)
+		go s.serve(s.spa, ln, "spa")
+		s.log.Info("cross-origin page listening", "url", s.SPAURL(), "api", api)
+	}
 	return nil
 }
 

@@ -69,7 +69,10 @@ func Register(e *echo.Echo, cfg Config) error {
 	}))
 
 	h := &handlers{sessions: cfg.Sessions, notify: cfg.Notifier, log: cfg.Logger}
-	api := e.Group("",
+	// Middleware per route, not on a Group: a Group with middleware claims
+	// every path under its prefix, which for the empty prefix is all of
+	// them, the page's included.
+	mw := []echo.MiddlewareFunc{
 		middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:     cfg.AllowedOrigins,
 			AllowMethods:     []string{http.MethodGet, http.MethodPost},
@@ -79,14 +82,15 @@ func Register(e *echo.Echo, cfg Config) error {
 		echo.WrapMiddleware(csrf.Handler),
 		middleware.BodyLimit(cfg.MaxBody),
 		session.Middleware(cfg.Sessions),
-	)
-	api.POST(shared.RouteIncr, h.incr)
-	api.POST(shared.RouteLogout, h.logout)
-	api.GET(shared.RouteSession, h.session)
-	api.GET(shared.RouteHealth, h.health)
+	}
+	e.POST(shared.RouteIncr, h.incr, mw...)
+	e.POST(shared.RouteLogout, h.logout, mw...)
+	e.GET(shared.RouteSession, h.session, mw...)
+	e.GET(shared.RouteHealth, h.health, mw...)
 	// Preflights reach the CORS middleware only through a route.
+	preflight := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
 	for _, p := range []string{shared.RouteIncr, shared.RouteLogout, shared.RouteSession} {
-		api.OPTIONS(p, func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
+		e.OPTIONS(p, preflight, mw...)
 	}
 	return nil
 }
