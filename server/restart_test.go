@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,4 +72,49 @@ func freeAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	return addr
+}
+
+// Point 13: SESSION_SECRET rotates. A new key put first signs new cookies
+// while the old one still verifies existing ones; once the old key is
+// dropped, its cookies are no session.
+func TestSecretRotation(t *testing.T) {
+	dir := t.TempDir()
+	oldKey, newKey := strings.Repeat("o", 32), strings.Repeat("n", 32)
+	boot := func(keys ...string) *server.Server {
+		return tandemtest.Start(t, server.Config{
+			Store:          "bolt:" + filepath.Join(dir, "sessions.db"),
+			SessionSecrets: keys,
+		})
+	}
+	stop := func(s *server.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	srv := boot(oldKey)
+	old := tandemtest.NewClient(t, srv.URL())
+	old.Incr()
+	old.Incr()
+	stop(srv)
+
+	srv = boot(newKey, oldKey)
+	old.Base = srv.URL()
+	if got := sessionCount(t, old); got != 2 {
+		t.Fatalf("a cookie signed with the old key after rotation: count %d, want 2", got)
+	}
+	fresh := tandemtest.NewClient(t, srv.URL())
+	fresh.Incr()
+	stop(srv)
+
+	srv = boot(newKey)
+	old.Base, fresh.Base = srv.URL(), srv.URL()
+	if got := sessionCount(t, fresh); got != 1 {
+		t.Errorf("a cookie signed with the new key after the old was dropped: count %d, want 1", got)
+	}
+	if got := old.Incr(); got != 1 {
+		t.Errorf("a cookie signed with a dropped key: incr %d, want a new session's 1", got)
+	}
 }
