@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -289,5 +290,25 @@ func TestSessionAndHealth(t *testing.T) {
 	}
 	if got := a.Incr(); got != 2 {
 		t.Errorf("incr after the store came back: %d, want 2", got)
+	}
+}
+
+// Point 5: a session deleted behind the server's back (another node, an
+// operator, the store's own eviction) is noticed within
+// SESSION_CHECK_INTERVAL by a socket that sends nothing.
+func TestDeletedSessionIsNoticedByIdleSockets(t *testing.T) {
+	st := tandemtest.NewFlakyStore()
+	srv := tandemtest.Start(t, server.Config{Backend: st, SessionCheckInterval: 100 * time.Millisecond})
+	node := tandemtest.NewDriver(t)
+	c := tandemtest.NewClient(t, srv.URL())
+	c.Incr()
+	s := node.Dial(srv.URL(), tandemtest.Options{Cookie: c.Cookie()})
+	if err := st.Delete(context.Background(), tandemtest.StoreKey(t, c.Cookie())); err != nil {
+		t.Fatal(err)
+	}
+	var reason string
+	s.Wait("disconnect", time.Second).Arg(t, 0, &reason)
+	if reason != "transport close" {
+		t.Errorf("disconnect reason %q, want transport close", reason)
 	}
 }

@@ -2,7 +2,11 @@ package tandemtest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"strings"
+	"testing"
 	"sync/atomic"
 	"time"
 
@@ -76,4 +80,24 @@ func (f *FlakyStore) Ping(ctx context.Context) error {
 		return err
 	}
 	return f.Store.Ping(ctx)
+}
+
+// StoreKey returns the store key of the session named by a Cookie header
+// (tandem.sid=ID.MAC): like sessionio, a SHA-256 of the ID.
+func StoreKey(tb testing.TB, cookie string) string {
+	tb.Helper()
+	for _, part := range strings.Split(cookie, ";") {
+		value, ok := strings.CutPrefix(strings.TrimSpace(part), "tandem.sid=")
+		if !ok {
+			continue
+		}
+		id, _, ok := strings.Cut(value, ".")
+		if !ok {
+			break
+		}
+		sum := sha256.Sum256([]byte(id))
+		return base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	tb.Fatalf("no session cookie in %q", cookie)
+	return ""
 }
