@@ -6,8 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
-	"testing"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/tandem-go/tandem/server/store"
