@@ -101,6 +101,16 @@ func (s *Server) build(keys [][]byte) error {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = web.ErrorHandler(s.log)
 	e.Use(middleware.Recover())
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		// Paths only: query strings and cookies stay out of the logs.
+		e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+			LogMethod: true, LogURIPath: true, LogStatus: true, LogLatency: true,
+			LogValuesFunc: func(_ echo.Context, v middleware.RequestLoggerValues) error {
+				s.log.Debug("request", "method", v.Method, "path", v.URIPath, "status", v.Status, "latency", v.Latency)
+				return nil
+			},
+		}))
+	}
 	if err := web.Register(e, web.Config{
 		Sessions:       sessions,
 		Notifier:       hub,
