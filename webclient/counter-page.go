@@ -139,7 +139,7 @@ func (p *counterPage) watch(ctx app.Context) {
 		ctx.Dispatch(func(app.Context) {
 			p.status = p.status.next(evConnectError, active)
 			if p.status != statusLoggedOut {
-				p.socketErr = err.Error()
+				p.socketErr = socketProblem(err)
 			}
 		})
 	})
@@ -215,7 +215,7 @@ func (p *counterPage) incr(ctx app.Context) {
 
 func (p *counterPage) incrSocket(ctx app.Context) {
 	if p.sock == nil {
-		p.fail(failIncrSocket, socketio.ErrNotLoaded)
+		p.failure, p.detail = failIncrSocket, socketProblem(socketio.ErrNotLoaded)
 		return
 	}
 	if p.status == statusLoggedOut || (!p.sock.Connected() && !p.sock.Active()) {
@@ -242,7 +242,7 @@ func (p *counterPage) emitIncr(ctx app.Context) {
 		n, err := p.sock.EmitIncr(c)
 		ctx.Dispatch(func(app.Context) {
 			if err != nil {
-				p.fail(failIncrSocket, err)
+				p.failure, p.detail = failIncrSocket, socketProblem(err)
 				return
 			}
 			p.count.answer(mark, n, sourceAck)
