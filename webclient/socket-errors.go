@@ -1,6 +1,7 @@
 package webclient
 
 import (
+	"context"
 	"errors"
 	"strings"
 
@@ -16,7 +17,7 @@ func socketProblem(err error) string {
 	switch {
 	case errors.As(err, &ackErr):
 		return "the server answered: " + ackErr.Message
-	case errors.Is(err, socketio.ErrAckTimeout):
+	case errors.Is(err, socketio.ErrAckTimeout), errors.Is(err, context.DeadlineExceeded):
 		return "no answer from the server in time; the live connection may be down"
 	case errors.Is(err, socketio.ErrDisconnected):
 		return "the live connection dropped before the server answered"

@@ -1,6 +1,7 @@
 package webclient
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,6 +18,7 @@ func TestSocketProblem(t *testing.T) {
 	}{
 		{"ok, server refusal in the ack", &socketio.AckError{Message: "session ended"}, "the server answered: session ended"},
 		{"ok, ack timeout", socketio.ErrAckTimeout, "no answer from the server in time"},
+		{"ok, never connected before the deadline", context.DeadlineExceeded, "no answer from the server in time"},
 		{"ok, wrapped disconnect", fmt.Errorf("incr: %w", socketio.ErrDisconnected), "dropped before the server answered"},
 		{"ok, polling handshake refused or down", errors.New("socketio: connect: xhr poll error"), "refuses connections from this page's origin"},
 		{"ok, websocket refused", errors.New("socketio: connect: websocket error"), "cannot reach the server"},
