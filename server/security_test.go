@@ -447,6 +447,7 @@ func secConnectNamespace(tb testing.TB, base, sid, cookie, origin string) {
 	if status != http.StatusOK || !strings.HasPrefix(body, "40") {
 		tb.Fatalf("namespace connect answered %d %q, want 40{...}", status, body)
 	}
+	time.Sleep(tandemtest.ConnectSettle) // see TestEventRightAfterConnect
 }
 
 func secWSSend(tb testing.TB, c *websocket.Conn, msg string) {

@@ -236,9 +236,10 @@ func (d *Driver) Dial(base string, o Options) *Socket {
 // v3.0.6, namespace._doConnect) writes the CONNECT answer before it
 // registers the socket with its client, on another goroutine than the one
 // that reads the next packet; a packet that arrives in between is an
-// "invalid state" and the server closes the connection. A browser never
-// sends that fast; a test does, about once in a few hundred connections
-// under load. server.TestEventRightAfterConnect shows it.
+// "invalid state" and the server closes the connection, over either
+// transport. A page sends that fast only what it emitted while connecting;
+// a test does it all the time, and lost about one connection in a few
+// hundred under load. server.TestEventRightAfterConnect shows the race.
 const ConnectSettle = 20 * time.Millisecond
 
 // Event is one thing a socket saw: a lifecycle event (connect, disconnect,
