@@ -24,17 +24,17 @@ import (
 )
 
 const (
-	evilOrigin    = "http://evil.example"
-	spaOrigin     = "http://localhost:4200"
+	secEvilOrigin = "http://evil.example"
+	secSPAOrigin  = "http://localhost:4200"
 	secWait       = 5 * time.Second
 	secQuiet      = 300 * time.Millisecond
-	engineIOQuery = "?EIO=4&transport="
+	secEIOQuery   = "?EIO=4&transport="
 )
 
-// secureServer starts a server whose allowlist holds spaOrigin.
+// secureServer starts a server whose allowlist holds secSPAOrigin.
 func secureServer(tb testing.TB) *server.Server {
 	tb.Helper()
-	return tandemtest.Start(tb, server.Config{CORSOrigins: []string{spaOrigin}})
+	return tandemtest.Start(tb, server.Config{CORSOrigins: []string{secSPAOrigin}})
 }
 
 // secDo sends one request without a cookie jar (the Cookie header, if any,
@@ -58,7 +58,7 @@ func secDo(tb testing.TB, method, rawURL string, hdr http.Header) (int, string, 
 	return resp.StatusCode, string(b), resp.Header
 }
 
-// headers builds an http.Header from name, value pairs; empty values are
+// secHeader builds an http.Header from name, value pairs; empty values are
 // left out.
 func secHeader(kv ...string) http.Header {
 	h := http.Header{}
@@ -73,7 +73,7 @@ func secHeader(kv ...string) http.Header {
 // secPollingHandshake opens an Engine.IO session over long-polling by hand.
 func secPollingHandshake(tb testing.TB, base string, hdr http.Header) (int, string, http.Header) {
 	tb.Helper()
-	return secDo(tb, http.MethodGet, base+shared.SocketPath+engineIOQuery+"polling", hdr)
+	return secDo(tb, http.MethodGet, base+shared.SocketPath+secEIOQuery+"polling", hdr)
 }
 
 // secEngineSID reads the sid of an Engine.IO open packet: 0{"sid":"..."}.
@@ -152,8 +152,8 @@ func secExpectRefused(tb testing.TB, s *tandemtest.Socket) tandemtest.Event {
 	return tandemtest.Event{}
 }
 
-// secExpectConnected checks that s saw no disconnect, still says it is
-// connected, and still gets its incr acked.
+// secExpectConnected checks that s saw no disconnect and still says it is
+// connected.
 func secExpectConnected(tb testing.TB, s *tandemtest.Socket) {
 	tb.Helper()
 	for _, e := range s.Seen() {
@@ -195,10 +195,10 @@ func TestPollingHandshakeOrigin(t *testing.T) {
 	}{
 		{name: "ok, no Origin", expect: http.StatusOK},
 		{name: "ok, same origin", givenHeader: []string{"Origin", srv.URL()}, expect: http.StatusOK, expectCORS: srv.URL()},
-		{name: "ok, allowlisted origin", givenHeader: []string{"Origin", spaOrigin}, expect: http.StatusOK, expectCORS: spaOrigin},
+		{name: "ok, allowlisted origin", givenHeader: []string{"Origin", secSPAOrigin}, expect: http.StatusOK, expectCORS: secSPAOrigin},
 		{name: "ok, Sec-Fetch-Site same-origin", givenHeader: []string{"Sec-Fetch-Site", "same-origin"}, expect: http.StatusOK},
-		{name: "nok, foreign origin", givenHeader: []string{"Origin", evilOrigin}, expect: http.StatusForbidden},
-		{name: "nok, foreign origin with an allowlisted prefix", givenHeader: []string{"Origin", spaOrigin + ".evil.example"}, expect: http.StatusForbidden},
+		{name: "nok, foreign origin", givenHeader: []string{"Origin", secEvilOrigin}, expect: http.StatusForbidden},
+		{name: "nok, foreign origin with an allowlisted prefix", givenHeader: []string{"Origin", secSPAOrigin + ".evil.example"}, expect: http.StatusForbidden},
 		{name: "nok, allowlisted host on another port", givenHeader: []string{"Origin", "http://localhost:4201"}, expect: http.StatusForbidden},
 		{name: "nok, opaque origin null", givenHeader: []string{"Origin", "null"}, expect: http.StatusForbidden},
 		{name: "nok, Sec-Fetch-Site cross-site without Origin", givenHeader: []string{"Sec-Fetch-Site", "cross-site"}, expect: http.StatusForbidden},
@@ -246,8 +246,8 @@ func TestSocketOriginWithOfficialClient(t *testing.T) {
 	}{
 		{"ok, no Origin", "", true},
 		{"ok, same origin", srv.URL(), true},
-		{"ok, allowlisted origin", spaOrigin, true},
-		{"nok, foreign origin with a valid session cookie", evilOrigin, false},
+		{"ok, allowlisted origin", secSPAOrigin, true},
+		{"nok, foreign origin with a valid session cookie", secEvilOrigin, false},
 	}
 	t.Run("sockets", func(t *testing.T) {
 		for _, tt := range tests {
@@ -282,7 +282,7 @@ func TestSocketOriginWithOfficialClient(t *testing.T) {
 func TestWebSocketUpgradeOrigin(t *testing.T) {
 	t.Parallel()
 	srv := secureServer(t)
-	wsBase := "ws" + strings.TrimPrefix(srv.URL(), "http") + shared.SocketPath + engineIOQuery + "websocket"
+	wsBase := "ws" + strings.TrimPrefix(srv.URL(), "http") + shared.SocketPath + secEIOQuery + "websocket"
 
 	tests := []struct {
 		name            string
@@ -291,13 +291,13 @@ func TestWebSocketUpgradeOrigin(t *testing.T) {
 		givenDirect     bool   // no polling first: a WebSocket handshake
 		expectSwitching bool
 	}{
-		{name: "ok, direct WebSocket handshake from an allowlisted origin", givenUpgrade: spaOrigin, givenDirect: true, expectSwitching: true},
-		{name: "nok, direct WebSocket handshake from a foreign origin", givenUpgrade: evilOrigin, givenDirect: true},
+		{name: "ok, direct WebSocket handshake from an allowlisted origin", givenUpgrade: secSPAOrigin, givenDirect: true, expectSwitching: true},
+		{name: "nok, direct WebSocket handshake from a foreign origin", givenUpgrade: secEvilOrigin, givenDirect: true},
 		{name: "ok, upgrade without Origin", expectSwitching: true},
 		{name: "ok, upgrade from the same origin", givenHandshake: srv.URL(), givenUpgrade: srv.URL(), expectSwitching: true},
-		{name: "ok, upgrade from an allowlisted origin", givenHandshake: spaOrigin, givenUpgrade: spaOrigin, expectSwitching: true},
-		{name: "nok, upgrade from a foreign origin", givenUpgrade: evilOrigin},
-		{name: "nok, upgrade from a foreign origin after an allowlisted handshake", givenHandshake: spaOrigin, givenUpgrade: evilOrigin},
+		{name: "ok, upgrade from an allowlisted origin", givenHandshake: secSPAOrigin, givenUpgrade: secSPAOrigin, expectSwitching: true},
+		{name: "nok, upgrade from a foreign origin", givenUpgrade: secEvilOrigin},
+		{name: "nok, upgrade from a foreign origin after an allowlisted handshake", givenHandshake: secSPAOrigin, givenUpgrade: secEvilOrigin},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -369,23 +369,23 @@ func TestPollingRequestsOrigin(t *testing.T) {
 		givenOrigin  string
 		expectStatus int
 	}{
-		{"ok, POST from the allowlisted origin", http.MethodPost, spaOrigin, http.StatusOK},
+		{"ok, POST from the allowlisted origin", http.MethodPost, secSPAOrigin, http.StatusOK},
 		{"ok, POST without Origin", http.MethodPost, "", http.StatusOK},
-		{"nok, POST from a foreign origin", http.MethodPost, evilOrigin, http.StatusForbidden},
-		{"nok, GET from a foreign origin", http.MethodGet, evilOrigin, http.StatusForbidden},
+		{"nok, POST from a foreign origin", http.MethodPost, secEvilOrigin, http.StatusForbidden},
+		{"nok, GET from a foreign origin", http.MethodGet, secEvilOrigin, http.StatusForbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			victim := secSession(t, srv.URL(), 1)
-			status, body, _ := secPollingHandshake(t, srv.URL(), secHeader("Cookie", victim.Cookie(), "Origin", spaOrigin))
+			status, body, _ := secPollingHandshake(t, srv.URL(), secHeader("Cookie", victim.Cookie(), "Origin", secSPAOrigin))
 			if status != http.StatusOK {
 				t.Fatalf("polling handshake: %d %q", status, body)
 			}
 			sid := secEngineSID(t, body)
-			secConnectNamespace(t, srv.URL(), sid, victim.Cookie(), spaOrigin)
+			secConnectNamespace(t, srv.URL(), sid, victim.Cookie(), secSPAOrigin)
 
-			u := srv.URL() + shared.SocketPath + engineIOQuery + "polling&sid=" + url.QueryEscape(sid)
+			u := srv.URL() + shared.SocketPath + secEIOQuery + "polling&sid=" + url.QueryEscape(sid)
 			req, err := http.NewRequest(tt.givenMethod, u, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -428,7 +428,7 @@ func TestPollingRequestsOrigin(t *testing.T) {
 // a polling Engine.IO session and waits for its answer.
 func secConnectNamespace(tb testing.TB, base, sid, cookie, origin string) {
 	tb.Helper()
-	u := base + shared.SocketPath + engineIOQuery + "polling&sid=" + url.QueryEscape(sid)
+	u := base + shared.SocketPath + secEIOQuery + "polling&sid=" + url.QueryEscape(sid)
 	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader("40"))
 	if err != nil {
 		tb.Fatal(err)
@@ -496,10 +496,10 @@ func TestWildcardOriginsRefusedAtStart(t *testing.T) {
 		given    []string
 		expectOK bool
 	}{
-		{"ok, a listed origin", []string{spaOrigin}, true},
-		{"ok, several origins", []string{spaOrigin, "https://app.example.com"}, true},
+		{"ok, a listed origin", []string{secSPAOrigin}, true},
+		{"ok, several origins", []string{secSPAOrigin, "https://app.example.com"}, true},
 		{"nok, star", []string{"*"}, false},
-		{"nok, star among others", []string{spaOrigin, "*"}, false},
+		{"nok, star among others", []string{secSPAOrigin, "*"}, false},
 		{"nok, wildcard subdomain", []string{"http://*.x"}, false},
 		{"nok, no scheme", []string{"localhost:4200"}, false},
 		{"nok, a path", []string{"http://localhost:4200/app"}, false},
@@ -551,19 +551,19 @@ func TestCrossOriginPOSTs(t *testing.T) {
 		expectDelta  int    // change of the count
 		expectEnded  bool   // the session is gone and its socket told so
 	}{
-		{name: "nok, incr from a foreign origin", givenPath: shared.RouteIncr, givenHeader: []string{"Origin", evilOrigin}, expectStatus: http.StatusForbidden},
-		{name: "nok, logout from a foreign origin", givenPath: shared.RouteLogout, givenHeader: []string{"Origin", evilOrigin}, expectStatus: http.StatusForbidden},
+		{name: "nok, incr from a foreign origin", givenPath: shared.RouteIncr, givenHeader: []string{"Origin", secEvilOrigin}, expectStatus: http.StatusForbidden},
+		{name: "nok, logout from a foreign origin", givenPath: shared.RouteLogout, givenHeader: []string{"Origin", secEvilOrigin}, expectStatus: http.StatusForbidden},
 		{name: "nok, incr with Sec-Fetch-Site cross-site and no Origin", givenPath: shared.RouteIncr, givenHeader: []string{"Sec-Fetch-Site", "cross-site"}, expectStatus: http.StatusForbidden},
 		{name: "nok, logout with Sec-Fetch-Site cross-site and no Origin", givenPath: shared.RouteLogout, givenHeader: []string{"Sec-Fetch-Site", "cross-site"}, expectStatus: http.StatusForbidden},
-		{name: "nok, incr from a foreign origin with Sec-Fetch-Site cross-site", givenPath: shared.RouteIncr, givenHeader: []string{"Origin", evilOrigin, "Sec-Fetch-Site", "cross-site"}, expectStatus: http.StatusForbidden},
+		{name: "nok, incr from a foreign origin with Sec-Fetch-Site cross-site", givenPath: shared.RouteIncr, givenHeader: []string{"Origin", secEvilOrigin, "Sec-Fetch-Site", "cross-site"}, expectStatus: http.StatusForbidden},
 		{name: "nok, incr from a same-site but foreign origin", givenPath: shared.RouteIncr, givenHeader: []string{"Origin", "http://other.localhost:4200", "Sec-Fetch-Site", "same-site"}, expectStatus: http.StatusForbidden},
 		{name: "nok, incr from the allowlisted host on another port", givenPath: shared.RouteIncr, givenHeader: []string{"Origin", "http://localhost:4201"}, expectStatus: http.StatusForbidden},
 		{name: "nok, logout from an opaque origin", givenPath: shared.RouteLogout, givenHeader: []string{"Origin", "null"}, expectStatus: http.StatusForbidden},
-		{name: "ok, incr from the allowlisted origin", givenPath: shared.RouteIncr, givenHeader: []string{"Origin", spaOrigin, "Sec-Fetch-Site", "same-site"}, expectStatus: http.StatusOK, expectCORS: spaOrigin, expectDelta: 1},
+		{name: "ok, incr from the allowlisted origin", givenPath: shared.RouteIncr, givenHeader: []string{"Origin", secSPAOrigin, "Sec-Fetch-Site", "same-site"}, expectStatus: http.StatusOK, expectCORS: secSPAOrigin, expectDelta: 1},
 		{name: "ok, incr from the same origin", givenPath: shared.RouteIncr, givenHeader: []string{"Origin", srv.URL(), "Sec-Fetch-Site", "same-origin"}, expectStatus: http.StatusOK, expectDelta: 1},
 		{name: "ok, incr with Sec-Fetch-Site same-origin only", givenPath: shared.RouteIncr, givenHeader: []string{"Sec-Fetch-Site", "same-origin"}, expectStatus: http.StatusOK, expectDelta: 1},
 		{name: "ok, incr without Origin (not a browser)", givenPath: shared.RouteIncr, expectStatus: http.StatusOK, expectDelta: 1},
-		{name: "ok, logout from the allowlisted origin", givenPath: shared.RouteLogout, givenHeader: []string{"Origin", spaOrigin}, expectStatus: http.StatusNoContent, expectCORS: spaOrigin, expectEnded: true},
+		{name: "ok, logout from the allowlisted origin", givenPath: shared.RouteLogout, givenHeader: []string{"Origin", secSPAOrigin}, expectStatus: http.StatusNoContent, expectCORS: secSPAOrigin, expectEnded: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -634,10 +634,10 @@ func TestCrossOriginPreflight(t *testing.T) {
 		givenOrigin string
 		expectCORS  bool
 	}{
-		{"ok, incr from the allowlisted origin", shared.RouteIncr, spaOrigin, true},
-		{"ok, logout from the allowlisted origin", shared.RouteLogout, spaOrigin, true},
-		{"nok, incr from a foreign origin", shared.RouteIncr, evilOrigin, false},
-		{"nok, logout from a foreign origin", shared.RouteLogout, evilOrigin, false},
+		{"ok, incr from the allowlisted origin", shared.RouteIncr, secSPAOrigin, true},
+		{"ok, logout from the allowlisted origin", shared.RouteLogout, secSPAOrigin, true},
+		{"nok, incr from a foreign origin", shared.RouteIncr, secEvilOrigin, false},
+		{"nok, logout from a foreign origin", shared.RouteLogout, secEvilOrigin, false},
 		{"nok, incr from the allowlisted host on another port", shared.RouteIncr, "http://localhost:4201", false},
 	}
 	for _, tt := range tests {
@@ -677,8 +677,8 @@ func TestCrossOriginPreflight(t *testing.T) {
 	}
 }
 
-// cookieValue returns the value of the session cookie in a Cookie header.
-func cookieValue(tb testing.TB, header string) string {
+// secCookieValue returns the value of the session cookie in a Cookie header.
+func secCookieValue(tb testing.TB, header string) string {
 	tb.Helper()
 	for _, part := range strings.Split(header, ";") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "tandem.sid="); ok {
@@ -689,9 +689,9 @@ func cookieValue(tb testing.TB, header string) string {
 	return ""
 }
 
-// nodeHeader spells a header value so that Node.js, which writes header
+// secNodeHeader spells a header value so that Node.js, which writes header
 // strings as Latin-1, sends exactly the bytes of v (UTF-8 included).
-func nodeHeader(v string) string {
+func secNodeHeader(v string) string {
 	r := make([]rune, len(v))
 	for i := range len(v) {
 		r[i] = rune(v[i])
@@ -699,9 +699,9 @@ func nodeHeader(v string) string {
 	return string(r)
 }
 
-// flip changes the character at i into another one of the base64url
+// secFlip changes the character at i into another one of the base64url
 // alphabet.
-func flip(s string, i int) string {
+func secFlip(s string, i int) string {
 	c := byte('A')
 	if s[i] == 'A' {
 		c = 'B'
@@ -718,7 +718,7 @@ func TestBadCookiesAreNoSession(t *testing.T) {
 	srv := secureServer(t)
 	driver := tandemtest.NewDriver(t) // one Node.js for every case: starting it costs more than a case
 	other := tandemtest.Start(t, server.Config{SessionSecrets: []string{strings.Repeat("o", 32)}})
-	unknown := cookieValue(t, secSession(t, other.URL(), 1).Cookie())
+	unknown := secCookieValue(t, secSession(t, other.URL(), 1).Cookie())
 	const idLen = 43 // the ID's part of the cookie value, before the dot
 
 	tests := []struct {
@@ -726,9 +726,9 @@ func TestBadCookiesAreNoSession(t *testing.T) {
 		given       func(valid string) string // the Cookie header, from a valid cookie value
 		expectFresh bool                      // no session: a fresh one at 1; else the valid one's
 	}{
-		{"nok, one character of the MAC flipped", func(v string) string { return "tandem.sid=" + flip(v, len(v)-5) }, true},
-		{"nok, last character of the MAC flipped", func(v string) string { return "tandem.sid=" + flip(v, len(v)-1) }, true},
-		{"nok, one character of the ID flipped", func(v string) string { return "tandem.sid=" + flip(v, 3) }, true},
+		{"nok, one character of the MAC flipped", func(v string) string { return "tandem.sid=" + secFlip(v, len(v)-5) }, true},
+		{"nok, last character of the MAC flipped", func(v string) string { return "tandem.sid=" + secFlip(v, len(v)-1) }, true},
+		{"nok, one character of the ID flipped", func(v string) string { return "tandem.sid=" + secFlip(v, 3) }, true},
 		{"nok, truncated by one", func(v string) string { return "tandem.sid=" + v[:len(v)-1] }, true},
 		{"nok, the ID without its MAC", func(v string) string { return "tandem.sid=" + v[:idLen] }, true},
 		{"nok, the ID and the dot", func(v string) string { return "tandem.sid=" + v[:idLen+1] }, true},
@@ -742,13 +742,13 @@ func TestBadCookiesAreNoSession(t *testing.T) {
 		{"nok, valid value followed by 4 KB", func(v string) string { return "tandem.sid=" + v + strings.Repeat("A", 4096) }, true},
 		{"nok, quoted garbage", func(string) string { return `tandem.sid="a.b"` }, true},
 		{"nok, duplicated name, both bad", func(v string) string {
-			return "tandem.sid=" + flip(v, len(v)-5) + "; tandem.sid=" + unknown
+			return "tandem.sid=" + secFlip(v, len(v)-5) + "; tandem.sid=" + unknown
 		}, true},
 		{"nok, duplicated name, 50 times", func(v string) string {
-			return strings.Repeat("tandem.sid="+flip(v, 10)+"; ", 50) + "x=y"
+			return strings.Repeat("tandem.sid="+secFlip(v, 10)+"; ", 50) + "x=y"
 		}, true},
 		{"ok, duplicated name, a bad one before the valid one", func(v string) string {
-			return "tandem.sid=" + flip(v, len(v)-5) + "; tandem.sid=" + v
+			return "tandem.sid=" + secFlip(v, len(v)-5) + "; tandem.sid=" + v
 		}, false},
 		{"ok, the valid cookie among others", func(v string) string { return "a=b; tandem.sid=" + v + "; c=d" }, false},
 	}
@@ -756,7 +756,7 @@ func TestBadCookiesAreNoSession(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			victim := secSession(t, srv.URL(), 3)
-			valid := cookieValue(t, victim.Cookie())
+			valid := secCookieValue(t, victim.Cookie())
 			given := tt.given(valid)
 
 			want := "1"
@@ -793,7 +793,7 @@ func TestBadCookiesAreNoSession(t *testing.T) {
 
 			node := driver.For(t)
 			for _, tr := range []tandemtest.Transport{tandemtest.WebSocket, tandemtest.Polling} {
-				s := node.Dial(srv.URL(), tandemtest.Options{Cookie: nodeHeader(given), Transport: tr})
+				s := node.Dial(srv.URL(), tandemtest.Options{Cookie: secNodeHeader(given), Transport: tr})
 				n := s.Incr()
 				if tt.expectFresh && n != 1 {
 					t.Errorf("%s socket with the bad cookie: incr acked %d, want 1 (a fresh session)", tr, n)
@@ -816,7 +816,7 @@ type secBystanders struct {
 	sameC, otherC *tandemtest.Client
 }
 
-func newBystanders(tb testing.TB, node *tandemtest.Driver, base string, same *tandemtest.Client) *secBystanders {
+func secNewBystanders(tb testing.TB, node *tandemtest.Driver, base string, same *tandemtest.Client) *secBystanders {
 	tb.Helper()
 	other := secSession(tb, base, 0)
 	return &secBystanders{
@@ -852,9 +852,9 @@ func (b *secBystanders) expectUnaffected(tb testing.TB) {
 	}
 }
 
-// expectDropped waits for s to lose its connection; a socket that
+// secExpectDropped waits for s to lose its connection; a socket that
 // reconnects on its own would hide it, so s must not.
-func expectDropped(tb testing.TB, s *tandemtest.Socket) {
+func secExpectDropped(tb testing.TB, s *tandemtest.Socket) {
 	tb.Helper()
 	e := s.Wait("disconnect", secWait)
 	var reason string
@@ -874,10 +874,10 @@ func TestOversizedSocketPayload(t *testing.T) {
 	srv := secureServer(t)
 	driver := tandemtest.NewDriver(t) // one Node.js for every case: starting it costs more than a case
 	tests := []struct {
-		name          string
-		givenSize     int
-		given         tandemtest.Transport
-		expectDropped bool
+		name             string
+		givenSize        int
+		given            tandemtest.Transport
+		secExpectDropped bool
 	}{
 		{"ok, 500 KB over websocket", 500 << 10, tandemtest.WebSocket, false},
 		{"ok, 500 KB over polling", 500 << 10, tandemtest.Polling, false},
@@ -890,10 +890,10 @@ func TestOversizedSocketPayload(t *testing.T) {
 			culprit := secSession(t, srv.URL(), 0)
 			node := driver.For(t)
 			sender := node.Dial(srv.URL(), tandemtest.Options{Cookie: culprit.Cookie(), Transport: tt.given})
-			by := newBystanders(t, node, srv.URL(), culprit)
+			by := secNewBystanders(t, node, srv.URL(), culprit)
 
 			big := strings.Repeat("x", tt.givenSize)
-			if !tt.expectDropped {
+			if !tt.secExpectDropped {
 				raw, err := sender.EmitAck(shared.EventIncr, big)
 				if err != nil || string(raw) != "1" {
 					t.Fatalf("incr with %d bytes acked %s, %v; want 1", tt.givenSize, raw, err)
@@ -905,7 +905,7 @@ func TestOversizedSocketPayload(t *testing.T) {
 				return
 			}
 			sender.Emit(shared.EventIncr, big)
-			expectDropped(t, sender)
+			secExpectDropped(t, sender)
 			if got := secCount(t, srv.URL(), culprit.Cookie()); got != 0 {
 				t.Errorf("the oversized incr counted: count %d, want 0", got)
 			}
@@ -1021,7 +1021,7 @@ func TestMalformedPackets(t *testing.T) {
 				node.Dial(srv.URL(), tandemtest.Options{Cookie: culprit.Cookie(), Transport: tandemtest.WebSocket}),
 				node.Dial(srv.URL(), tandemtest.Options{Cookie: culprit.Cookie(), Transport: tandemtest.Polling}),
 			}
-			by := newBystanders(t, node, srv.URL(), culprit)
+			by := secNewBystanders(t, node, srv.URL(), culprit)
 			for _, s := range senders {
 				s.EmitRaw(tt.given)
 				if strings.HasPrefix(tt.given, "5") {
@@ -1031,7 +1031,7 @@ func TestMalformedPackets(t *testing.T) {
 				}
 			}
 			for _, s := range senders {
-				expectDropped(t, s)
+				secExpectDropped(t, s)
 			}
 			if got := secCount(t, srv.URL(), culprit.Cookie()); got != 0 {
 				t.Errorf("a malformed packet counted: count %d, want 0", got)
@@ -1058,7 +1058,7 @@ func TestSessionCreationIsBounded(t *testing.T) {
 		}
 		have = append(have, c)
 	}
-	forged := "tandem.sid=" + flip(cookieValue(t, have[0].Cookie()), 50)
+	forged := "tandem.sid=" + secFlip(secCookieValue(t, have[0].Cookie()), 50)
 
 	t.Run("nok, past the bound", func(t *testing.T) {
 		tests := []struct {
@@ -1070,7 +1070,7 @@ func TestSessionCreationIsBounded(t *testing.T) {
 			{"nok, POST /incr without a cookie", http.MethodPost, shared.RouteIncr, ""},
 			{"nok, GET /session without a cookie", http.MethodGet, shared.RouteSession, ""},
 			{"nok, POST /incr with a forged cookie", http.MethodPost, shared.RouteIncr, forged},
-			{"nok, polling handshake without a cookie", http.MethodGet, shared.SocketPath + engineIOQuery + "polling", ""},
+			{"nok, polling handshake without a cookie", http.MethodGet, shared.SocketPath + secEIOQuery + "polling", ""},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -1136,7 +1136,7 @@ func TestEventRightAfterConnect(t *testing.T) {
 	t.Parallel()
 	srv := secureServer(t)
 	victim := secSession(t, srv.URL(), 0)
-	target := "ws" + strings.TrimPrefix(srv.URL(), "http") + shared.SocketPath + engineIOQuery + "websocket"
+	target := "ws" + strings.TrimPrefix(srv.URL(), "http") + shared.SocketPath + secEIOQuery + "websocket"
 	for i := range 1000 {
 		conn, resp, err := websocket.DefaultDialer.Dial(target, secHeader("Cookie", victim.Cookie()))
 		if err != nil {
