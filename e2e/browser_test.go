@@ -36,6 +36,9 @@ const (
 // CI=true.
 func needBrowser(tb testing.TB) string {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("-short: skipping a browser test")
+	}
 	missing := func(msg string) {
 		if os.Getenv("CI") == "true" {
 			tb.Fatal(msg)

@@ -65,9 +65,12 @@ func RepoRoot(tb testing.TB) string {
 }
 
 // NeedNode finds node and the npm-installed socket.io-client; without them
-// it skips the test, or fails it under CI=true.
+// it skips the test, or fails it under CI=true. With -short it skips.
 func NeedNode(tb testing.TB) string {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("-short: skipping a test that drives the official socket.io client in Node.js")
+	}
 	node, err := exec.LookPath("node")
 	if err == nil {
 		_, err = os.Stat(filepath.Join(RepoRoot(tb), "node_modules", "socket.io-client", "package.json"))
