@@ -58,8 +58,69 @@ type variant struct {
 	data []byte // nil when compression did not pay
 }
 
-// loadAssets reads every regular file under dir.
+// loaded keeps the assets already read, by directory, so that the page's
+// handlers of one process (the API port's and the SPA port's, or the many
+// servers of a test binary) share one copy of app.wasm and its compressed
+// variants instead of each reading and hashing its own.
+var loaded struct {
+	mu   sync.Mutex
+	dirs map[string]loadedDir
+}
+
+type loadedDir struct {
+	stamp  string // names, sizes and modification times of every file
+	assets map[string]*asset
+}
+
+// loadAssets returns the assets of dir, read again only when a file in it
+// changed since the last call.
 func loadAssets(dir string, log *slog.Logger) (map[string]*asset, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("webclient: %w", err)
+	}
+	stamp, err := dirStamp(abs)
+	if err != nil {
+		return nil, fmt.Errorf("webclient: %w", err)
+	}
+	loaded.mu.Lock()
+	defer loaded.mu.Unlock()
+	if c, ok := loaded.dirs[abs]; ok && c.stamp == stamp {
+		return c.assets, nil
+	}
+	assets, err := readAssets(abs, log)
+	if err != nil {
+		return nil, err
+	}
+	if loaded.dirs == nil {
+		loaded.dirs = map[string]loadedDir{}
+	}
+	loaded.dirs[abs] = loadedDir{stamp: stamp, assets: assets}
+	return assets, nil
+}
+
+// dirStamp describes every file under dir by name, size and modification
+// time: cheap to compute, and different after any rebuild.
+func dirStamp(dir string) (string, error) {
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", p, fi.Size(), fi.ModTime().UnixNano())
+		return nil
+	})
+	return b.String(), err
+}
+
+// readAssets reads every regular file under dir. The assets are never
+// changed afterwards (compressed variants are made once, under sync.Once),
+// so handlers may share them.
+func readAssets(dir string, log *slog.Logger) (map[string]*asset, error) {
 	assets := make(map[string]*asset)
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
