@@ -10,11 +10,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +29,10 @@ import (
 	"github.com/tandem-go/tandem/shared"
 	"github.com/tandem-go/tandem/webclient"
 )
+
+// The HTTP handlers reach sockets through their own small interface, which
+// the Socket.IO side implements; neither package imports the other.
+var _ web.Notifier = (*realtime.Hub)(nil)
 
 // Server is a configured tandem server.
 type Server struct {
@@ -136,7 +140,7 @@ func (s *Server) build(keys [][]byte) error {
 // answers 503 with the command that builds it.
 func (s *Server) pageHandler(apiOrigin string) (http.Handler, error) {
 	h, err := webclient.NewHandler(webclient.HandlerConfig{APIOrigin: apiOrigin, WebDir: s.cfg.WebDir, Logger: s.log})
-	if errors.Is(err, webclient.ErrNotBuilt) || errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, webclient.ErrNotBuilt) {
 		s.log.Warn("the page is not built; serving the API only", "err", err)
 		msg := err.Error()
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -262,7 +266,7 @@ func (s *Server) Close(ctx context.Context) error {
 }
 
 func storeKind(s string) string {
-	if i := len("redis://"); len(s) > i && s[:i] == "redis://" {
+	if strings.HasPrefix(s, "redis://") || strings.HasPrefix(s, "rediss://") {
 		return "redis" // the URL may hold a password
 	}
 	return s

@@ -7,7 +7,6 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -329,6 +328,3 @@ func negotiate(acceptEncoding string, offers ...string) string {
 	}
 	return ""
 }
-
-// errNotBuilt marks a build output missing from the web directory.
-var errNotBuilt = errors.New("not built")

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -100,6 +101,9 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 		return nil, err
 	}
 	assets, err := loadAssets(cfg.WebDir, cfg.Logger)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s does not exist: run `go tool task build` (or set the web directory)", ErrNotBuilt, cfg.WebDir)
+	}
 	if err != nil {
 		return nil, err
 	}

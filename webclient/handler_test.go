@@ -122,6 +122,7 @@ func TestNewHandlerErrors(t *testing.T) {
 	}{
 		{name: "nok, app.wasm not built", missing: "app.wasm", expectIs: ErrNotBuilt, expectMsg: "go tool task build:wasm"},
 		{name: "nok, socket.io client not copied", missing: "socket.io.min.js", expectIs: ErrNotBuilt, expectMsg: "go tool task build:js"},
+		{name: "nok, no web directory at all", given: HandlerConfig{WebDir: "no/such/dir"}, expectIs: ErrNotBuilt, expectMsg: "go tool task build"},
 		{name: "nok, origin with a path", given: HandlerConfig{APIOrigin: "http://localhost:3000/api"}, expectMsg: "APIOrigin"},
 		{name: "nok, not http", given: HandlerConfig{APIOrigin: "ftp://localhost"}, expectMsg: "APIOrigin"},
 		{name: "nok, no scheme", given: HandlerConfig{APIOrigin: "localhost:3000"}, expectMsg: "APIOrigin"},
@@ -129,7 +130,11 @@ func TestNewHandlerErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.given
-			cfg.WebDir = webDir(t, wasmBytes("a"), map[string]string{tt.missing: ""})
+			if cfg.WebDir == "" {
+				cfg.WebDir = webDir(t, wasmBytes("a"), map[string]string{tt.missing: ""})
+			} else {
+				cfg.WebDir = filepath.Join(t.TempDir(), cfg.WebDir)
+			}
 			cfg.Logger = slog.New(slog.DiscardHandler)
 			_, err := NewHandler(cfg)
 			if err == nil {
