@@ -98,7 +98,6 @@ func configErr(v, format string, args ...any) error {
 // resolved is a Config with its defaults filled in and its values parsed.
 type resolved struct {
 	Config
-	apiPort  string
 	sameSite http.SameSite
 	origins  []string // CORS_ORIGINS, normalized
 	public   string   // PUBLIC_URL's origin
@@ -113,7 +112,6 @@ func (cfg Config) resolve() (*resolved, error) {
 	if err != nil {
 		return nil, configErr("PORT", "%q is not host:port: %v", r.Addr, err)
 	}
-	r.apiPort = port
 	if r.SPAAddr != "" {
 		_, spaPort, err := net.SplitHostPort(r.SPAAddr)
 		if err != nil {

@@ -13,7 +13,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -80,7 +79,6 @@ type Client struct {
 	HTTP *http.Client
 	// Header is added to every request (e.g. Origin).
 	Header http.Header
-	mu     sync.Mutex
 }
 
 // NewClient returns a client of base with an empty cookie jar.

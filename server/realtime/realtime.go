@@ -15,7 +15,6 @@ import (
 	"github.com/tandem-go/tandem/server/counter"
 	"github.com/tandem-go/tandem/server/sessionio"
 	"github.com/tandem-go/tandem/server/store"
-	"github.com/tandem-go/tandem/server/web"
 	"github.com/tandem-go/tandem/shared"
 )
 
@@ -26,8 +25,6 @@ type Hub struct {
 	log      *slog.Logger
 	timeout  time.Duration
 }
-
-var _ web.Notifier = (*Hub)(nil)
 
 // New registers the app's handlers on io's main namespace.
 func New(io *socket.Server, sessions *sessionio.Manager, log *slog.Logger) *Hub {
