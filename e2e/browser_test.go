@@ -195,6 +195,16 @@ func (t *tab) open(url string) {
 
 var countPattern = regexp.MustCompile(`^\d+$`)
 
+// openConnected opens url and waits until the page shows count and its
+// socket is connected over WebSocket.
+func (t *tab) openConnected(url, count string) {
+	t.tb.Helper()
+	t.open(url)
+	t.waitText("count", count)
+	t.waitText("status", "connected")
+	t.waitText("transport", "websocket")
+}
+
 func (t *tab) run(timeout time.Duration, steps ...chromedp.Action[chromedp.Void]) error {
 	ctx, cancel := context.WithTimeout(t.ctx, timeout)
 	defer cancel()

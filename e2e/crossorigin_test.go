@@ -105,16 +105,10 @@ func TestCrossOriginPageUsesTheAPIOriginWithCredentials(t *testing.T) {
 
 	a := newTab(t, browser, "SPA tab A")
 	requests := watchNetwork(t, a)
-	a.open(spa)
-	a.waitText("count", "0")
-	a.waitText("status", "connected")
-	a.waitText("transport", "websocket")
+	a.openConnected(spa, "0")
 
 	b := newTab(t, browser, "SPA tab B")
-	b.open(spa + "/some/client/route")
-	b.waitText("count", "0")
-	b.waitText("status", "connected")
-	b.waitText("transport", "websocket")
+	b.openConnected(spa+"/some/client/route", "0")
 
 	a.click("incr")
 	a.waitText("count", "1")

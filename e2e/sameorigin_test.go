@@ -14,16 +14,10 @@ func TestSameOriginTwoTabsShareTheCount(t *testing.T) {
 	browser := newBrowser(t)
 
 	a := newTab(t, browser, "tab A")
-	a.open(srv.URL())
-	a.waitText("count", "0")
-	a.waitText("status", "connected")
-	a.waitText("transport", "websocket")
+	a.openConnected(srv.URL(), "0")
 
 	b := newTab(t, browser, "tab B")
-	b.open(srv.URL())
-	b.waitText("count", "0")
-	b.waitText("status", "connected")
-	b.waitText("transport", "websocket")
+	b.openConnected(srv.URL(), "0")
 
 	a.click("incr")
 	a.waitText("count", "1")
