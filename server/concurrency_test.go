@@ -2,9 +2,11 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,9 +15,8 @@ import (
 	"github.com/tandem-go/tandem/shared"
 )
 
-// incrHTTP posts /incr n times at once with the client's cookie and returns
-// the answers.
-func incrHTTP(t *testing.T, c *tandemtest.Client, n int) []int {
+// concurrently runs incr n times at once and returns what each answered.
+func concurrently(t *testing.T, n int, incr func() (int, error)) []int {
 	t.Helper()
 	var (
 		mu  sync.Mutex
@@ -26,17 +27,9 @@ func incrHTTP(t *testing.T, c *tandemtest.Client, n int) []int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, _ := http.NewRequest(http.MethodPost, c.Base+shared.RouteIncr, nil)
-			req.Header.Set("Cookie", c.Cookie())
-			resp, err := http.DefaultClient.Do(req)
+			v, err := incr()
 			if err != nil {
 				t.Error(err)
-				return
-			}
-			defer resp.Body.Close()
-			var v int
-			if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != http.StatusOK {
-				t.Errorf("POST /incr: %d %v", resp.StatusCode, err)
 				return
 			}
 			mu.Lock()
@@ -48,34 +41,43 @@ func incrHTTP(t *testing.T, c *tandemtest.Client, n int) []int {
 	return got
 }
 
+// incrHTTP posts /incr n times at once with the client's cookie and returns
+// the answers.
+func incrHTTP(t *testing.T, c *tandemtest.Client, n int) []int {
+	t.Helper()
+	return concurrently(t, n, func() (int, error) {
+		req, _ := http.NewRequest(http.MethodPost, c.Base+shared.RouteIncr, nil)
+		req.Header.Set("Cookie", c.Cookie())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		var v int
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("POST /incr: %d %v", resp.StatusCode, err)
+		}
+		return v, nil
+	})
+}
+
 // incrSockets emits n acked incr from each socket at once and returns the
 // acks.
 func incrSockets(t *testing.T, socks []*tandemtest.Socket, n int) []int {
 	t.Helper()
-	var (
-		mu  sync.Mutex
-		got []int
-		wg  sync.WaitGroup
-	)
-	for _, s := range socks {
-		for range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				raw, err := s.EmitAck(shared.EventIncr)
-				var v int
-				if err != nil || json.Unmarshal(raw, &v) != nil {
-					t.Errorf("incr: %s %v", raw, err)
-					return
-				}
-				mu.Lock()
-				got = append(got, v)
-				mu.Unlock()
-			}()
+	var next atomic.Int64
+	return concurrently(t, n*len(socks), func() (int, error) {
+		s := socks[int(next.Add(1))%len(socks)]
+		raw, err := s.EmitAck(shared.EventIncr)
+		var v int
+		if err == nil {
+			err = json.Unmarshal(raw, &v)
 		}
-	}
-	wg.Wait()
-	return got
+		if err != nil {
+			return 0, fmt.Errorf("incr acked %s: %v", raw, err)
+		}
+		return v, nil
+	})
 }
 
 // expectRange fails unless got holds each of from..to exactly once: every
