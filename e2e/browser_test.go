@@ -75,17 +75,17 @@ func startServer(tb testing.TB, cfg server.Config) *server.Server {
 	return tandemtest.Start(tb, cfg)
 }
 
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago, for servers whose origins must be known before they start.
-func freeAddr(tb testing.TB) string {
+// listenLocal listens on 127.0.0.1:0, for servers whose origins must be
+// known before they start: the listener is handed to the server
+// (server.Config.Listener), so no other test can take its port meanwhile.
+func listenLocal(tb testing.TB) net.Listener {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	tb.Cleanup(func() { _ = ln.Close() }) // in case the server never took it
+	return ln
 }
 
 // newBrowser starts a headless Chromium with a fresh profile and returns

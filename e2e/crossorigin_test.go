@@ -21,11 +21,11 @@ import (
 // site: ports do not count).
 func crossOriginServer(t *testing.T) (srv *server.Server, api, spa string) {
 	t.Helper()
-	apiAddr, spaAddr := freeAddr(t), freeAddr(t)
-	api, spa = "http://"+apiAddr, "http://"+spaAddr
+	apiLn, spaLn := listenLocal(t), listenLocal(t)
+	api, spa = "http://"+apiLn.Addr().String(), "http://"+spaLn.Addr().String()
 	srv = startServer(t, server.Config{
-		Addr:        apiAddr,
-		SPAAddr:     spaAddr,
+		Listener:    apiLn,
+		SPAListener: spaLn,
 		PublicURL:   api,
 		CORSOrigins: []string{spa},
 	})

@@ -31,6 +31,12 @@ type Config struct {
 	// SPAAddr, when set, also serves the page on this address, configured
 	// to call PublicURL cross-origin (SPA_PORT gives ":SPA_PORT").
 	SPAAddr string
+	// Listener and SPAListener, when set, are served instead of listening
+	// on Addr and SPAAddr (which default to their addresses): a test
+	// listens on 127.0.0.1:0, knows the address before the server starts,
+	// and hands the listener over, so no other test can take the port in
+	// between. The server closes them.
+	Listener, SPAListener net.Listener
 	// PublicURL is the API origin the cross-origin page calls (PUBLIC_URL).
 	// Default http://localhost:<API port>.
 	PublicURL string
@@ -105,6 +111,12 @@ type resolved struct {
 
 func (cfg Config) resolve() (*resolved, error) {
 	r := &resolved{Config: cfg}
+	if r.Addr == "" && r.Listener != nil {
+		r.Addr = r.Listener.Addr().String()
+	}
+	if r.SPAAddr == "" && r.SPAListener != nil {
+		r.SPAAddr = r.SPAListener.Addr().String()
+	}
 	if r.Addr == "" {
 		r.Addr = ":3000"
 	}

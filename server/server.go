@@ -160,7 +160,7 @@ func (s *Server) Handler() http.Handler { return s.echo }
 
 // Start listens on Addr (and SPAAddr) and serves in the background.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	ln, err := listen(s.cfg.Listener, s.cfg.Addr)
 	if err != nil {
 		return configErr("PORT", "cannot listen on %s: %v", s.cfg.Addr, err)
 	}
@@ -180,7 +180,7 @@ func (s *Server) Start() error {
 		if err != nil {
 			return err
 		}
-		ln, err := net.Listen("tcp", s.cfg.SPAAddr)
+		ln, err := listen(s.cfg.SPAListener, s.cfg.SPAAddr)
 		if err != nil {
 			return configErr("SPA_PORT", "cannot listen on %s: %v", s.cfg.SPAAddr, err)
 		}
@@ -190,6 +190,14 @@ func (s *Server) Start() error {
 		s.log.Info("cross-origin page listening", "url", s.SPAURL(), "api", api)
 	}
 	return nil
+}
+
+// listen returns ln when the caller handed one over, or listens on addr.
+func listen(ln net.Listener, addr string) (net.Listener, error) {
+	if ln != nil {
+		return ln, nil
+	}
+	return net.Listen("tcp", addr)
 }
 
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {

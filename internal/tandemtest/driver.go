@@ -68,8 +68,20 @@ func RepoRoot(tb testing.TB) string {
 // it skips the test, or fails it under CI=true. With -short it skips.
 func NeedNode(tb testing.TB) string {
 	tb.Helper()
+	node, why := findNode(tb)
+	if why != "" {
+		tb.Skip(why)
+	}
+	return node
+}
+
+// findNode returns node's path, or why the official client cannot run
+// (-short, or Node.js or the npm package missing; the latter fails the
+// test under CI=true).
+func findNode(tb testing.TB) (node, why string) {
+	tb.Helper()
 	if testing.Short() {
-		tb.Skip("-short: skipping a test that drives the official socket.io client in Node.js")
+		return "", "-short: skipping what drives the official socket.io client in Node.js"
 	}
 	node, err := exec.LookPath("node")
 	if err == nil {
@@ -80,9 +92,33 @@ func NeedNode(tb testing.TB) string {
 		if os.Getenv("CI") == "true" {
 			tb.Fatal(msg)
 		}
-		tb.Skip(msg)
+		return "", msg
 	}
-	return node
+	return node, ""
+}
+
+// OptionalDriver starts a driver when Node.js and the client are there, and
+// returns nil (saying why in the test's log) when they are not or with
+// -short; under CI=true a missing Node.js fails, as in NewDriver. Tests
+// whose HTTP checks do not need a socket use it, so that those checks run
+// everywhere and only the socket checks are skipped.
+func OptionalDriver(tb testing.TB) *Driver {
+	tb.Helper()
+	if _, why := findNode(tb); why != "" {
+		tb.Logf("socket checks skipped: %s", why)
+		return nil
+	}
+	return NewDriver(tb)
+}
+
+// Need returns d.For(tb), or skips tb when d is nil (no Node.js): for the
+// parts of a test that need a socket.
+func Need(tb testing.TB, d *Driver) *Driver {
+	tb.Helper()
+	if d == nil {
+		tb.Skip("needs the official socket.io client in Node.js (see OptionalDriver)")
+	}
+	return d.For(tb)
 }
 
 // NewDriver starts a driver for the test's lifetime.
@@ -155,6 +191,17 @@ func (d *process) read(r io.Reader, done chan struct{}) {
 
 func (d *Driver) call(cmd map[string]any, timeout time.Duration) reply {
 	d.tb.Helper()
+	r, err := d.tryCall(cmd, timeout)
+	if err != nil {
+		d.tb.Fatal(err)
+	}
+	return r
+}
+
+// tryCall is call for any goroutine: it reports failures as an error,
+// never through the test (FailNow must not run outside the test's own
+// goroutine).
+func (d *Driver) tryCall(cmd map[string]any, timeout time.Duration) (reply, error) {
 	d.mu.Lock()
 	d.nextID++
 	id := d.nextID
@@ -164,14 +211,16 @@ func (d *Driver) call(cmd map[string]any, timeout time.Duration) reply {
 	cmd["id"] = id
 	b, _ := json.Marshal(cmd)
 	if _, err := d.stdin.Write(append(b, '\n')); err != nil {
-		d.tb.Fatalf("socket.io driver: %v", err)
+		return reply{}, fmt.Errorf("socket.io driver: %v", err)
 	}
 	select {
 	case r := <-ch:
-		return r
+		return r, nil
 	case <-time.After(timeout):
-		d.tb.Fatalf("socket.io driver: no answer to %s within %v", b, timeout)
-		return reply{}
+		d.mu.Lock()
+		delete(d.pending, id)
+		d.mu.Unlock()
+		return reply{}, fmt.Errorf("socket.io driver: no answer to %s within %v", b, timeout)
 	}
 }
 
@@ -348,13 +397,16 @@ func (s *Socket) Emit(event string, args ...any) {
 }
 
 // EmitAck emits an event with an ack and returns the ack's argument as
-// JSON, or an error (e.g. the ack timed out).
+// JSON, or an error (e.g. the ack timed out). It never fails the test
+// itself, so worker goroutines may call it.
 func (s *Socket) EmitAck(event string, args ...any) (json.RawMessage, error) {
-	s.tb.Helper()
 	if args == nil {
 		args = []any{}
 	}
-	r := s.d.call(map[string]any{"op": "emit", "sock": s.name, "event": event, "args": args, "ack": true, "timeout": 5000}, 10*time.Second)
+	r, err := s.d.tryCall(map[string]any{"op": "emit", "sock": s.name, "event": event, "args": args, "ack": true, "timeout": 5000}, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
 	if r.Error != "" {
 		return nil, fmt.Errorf("%s", r.Error)
 	}

@@ -24,7 +24,7 @@ import (
 // the end of the test.
 func Start(tb testing.TB, cfg server.Config) *server.Server {
 	tb.Helper()
-	if cfg.Addr == "" {
+	if cfg.Addr == "" && cfg.Listener == nil {
 		cfg.Addr = "127.0.0.1:0"
 	}
 	if cfg.Store == "" && cfg.Backend == nil {

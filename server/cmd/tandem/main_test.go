@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,16 +64,43 @@ func tandemBinary(tb testing.TB) string {
 	return binary
 }
 
-// freePort returns a port nothing listens on right now.
-func freePort(tb testing.TB) string {
+// busyPort holds a port on every interface for the test's lifetime and
+// returns it: a command told to listen there cannot.
+func busyPort(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer ln.Close()
+	tb.Cleanup(func() { _ = ln.Close() })
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	return port
+}
+
+// listeningRE finds the API's URL in the command's log line
+// "API listening url=http://localhost:PORT".
+var listeningRE = regexp.MustCompile(`msg="API listening" url=http://[^ :]+:(\d+) `)
+
+// base waits until the command, started with PORT=0 (the kernel picks a
+// free port, so no other test can take it first), says where it listens,
+// and returns http://127.0.0.1:PORT.
+func (c *command) base(tb testing.TB, within time.Duration) string {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if m := listeningRE.FindStringSubmatch(c.stderr.String()); m != nil {
+			return "http://127.0.0.1:" + m[1]
+		}
+		select {
+		case <-c.done:
+			tb.Fatalf("exited before listening (%v); stderr:\n%s", c.err, c.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("did not say where it listens within %v; stderr:\n%s", within, c.stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // lockedBuffer collects a process's stderr while the test reads it.
@@ -212,9 +240,8 @@ func TestCommandServesAndStopsGracefully(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			port := freePort(t)
-			base := "http://127.0.0.1:" + port
-			c := startCommand(t, []string{"PORT=" + port, "CORS_ORIGINS=http://localhost:4200", "SESSION_STORE=memory"})
+			c := startCommand(t, []string{"PORT=0", "CORS_ORIGINS=http://localhost:4200", "SESSION_STORE=memory"})
+			base := c.base(t, 10*time.Second)
 			c.waitHealthy(t, base, 5*time.Second)
 
 			jar, _ := cookiejar.New(nil)
@@ -236,7 +263,7 @@ func TestCommandServesAndStopsGracefully(t *testing.T) {
 			}
 
 			// A WebSocket and a pending long poll must not hold up shutdown.
-			ws, _, err := websocket.DefaultDialer.Dial("ws://127.0.0.1:"+port+"/socket.io/?EIO=4&transport=websocket", nil)
+			ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
 			if err != nil {
 				t.Fatalf("WebSocket: %v", err)
 			}
@@ -330,7 +357,7 @@ func TestCommandRefusesBadConfiguration(t *testing.T) {
 			// Without SESSION_STORE the default bolt store would be used,
 			// so every case runs with a valid PORT and memory store unless it
 			// sets its own.
-			env := []string{"PORT=" + freePort(t), "SESSION_STORE=memory"}
+			env := []string{"PORT=0", "SESSION_STORE=memory"}
 			env = append(env, tt.givenEnv...)
 			c := startCommand(t, env, tt.givenArgs...)
 			if got := c.wait(t, 5*time.Second); got != 2 {
@@ -351,7 +378,9 @@ func TestCommandRefusesBadConfiguration(t *testing.T) {
 	}
 }
 
-// A flag wins over its environment variable, bad or good.
+// A flag wins over its environment variable, bad or good. {busy} is a port
+// the test holds: a command that listened there instead of the flag's port
+// 0 would fail to start.
 func TestCommandFlagWinsOverVariable(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -359,29 +388,27 @@ func TestCommandFlagWinsOverVariable(t *testing.T) {
 		givenEnv  []string
 		givenArgs []string
 	}{
-		{"ok, -port over a bad PORT", []string{"PORT=abc", "SESSION_STORE=memory"}, []string{"-port", "{port}"}},
-		{"ok, -port over another PORT", []string{"PORT={other}", "SESSION_STORE=memory"}, []string{"-port={port}"}},
-		{"ok, -session-store over a bad SESSION_STORE", []string{"PORT={other}", "SESSION_STORE=nope"}, []string{"-port", "{port}", "-session-store", "memory"}},
-		{"ok, -cors-origins over a star CORS_ORIGINS", []string{"CORS_ORIGINS=*", "SESSION_STORE=memory"}, []string{"-port", "{port}", "-cors-origins", "http://localhost:4200"}},
+		{"ok, -port over a bad PORT", []string{"PORT=abc", "SESSION_STORE=memory"}, []string{"-port", "0"}},
+		{"ok, -port over another PORT", []string{"PORT={busy}", "SESSION_STORE=memory"}, []string{"-port=0"}},
+		{"ok, -session-store over a bad SESSION_STORE", []string{"PORT={busy}", "SESSION_STORE=nope"}, []string{"-port", "0", "-session-store", "memory"}},
+		{"ok, -cors-origins over a star CORS_ORIGINS", []string{"CORS_ORIGINS=*", "SESSION_STORE=memory"}, []string{"-port", "0", "-cors-origins", "http://localhost:4200"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			port, other := freePort(t), freePort(t)
+			busy := busyPort(t)
 			fill := func(in []string) []string {
 				out := make([]string, len(in))
 				for i, s := range in {
-					out[i] = strings.NewReplacer("{port}", port, "{other}", other).Replace(s)
+					out[i] = strings.ReplaceAll(s, "{busy}", busy)
 				}
 				return out
 			}
 			c := startCommand(t, fill(tt.givenEnv), fill(tt.givenArgs)...)
-			c.waitHealthy(t, "http://127.0.0.1:"+port, 5*time.Second)
-			if slices.ContainsFunc(tt.givenEnv, func(s string) bool { return s == "PORT={other}" }) {
-				if resp, err := http.Get("http://127.0.0.1:" + other + "/healthz"); err == nil {
-					resp.Body.Close()
-					t.Errorf("the PORT of the environment answers too (%d); the flag should have replaced it", resp.StatusCode)
-				}
+			base := c.base(t, 10*time.Second)
+			c.waitHealthy(t, base, 5*time.Second)
+			if strings.HasSuffix(base, ":"+busy) {
+				t.Errorf("the command listens on the environment's PORT %s; the flag should have replaced it", busy)
 			}
 			if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
