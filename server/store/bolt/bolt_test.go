@@ -457,3 +457,4 @@ func TestKeyLength(t *testing.T) {
 
 func BenchmarkUpdate(b *testing.B)         { storetest.BenchmarkUpdate(b, newHarness) }
 func BenchmarkUpdateParallel(b *testing.B) { storetest.BenchmarkUpdateParallel(b, newHarness) }
+func BenchmarkLoad(b *testing.B)           { storetest.BenchmarkLoad(b, newHarness) }

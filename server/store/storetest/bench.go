@@ -99,3 +99,22 @@ func incrementPrefix(data []byte) ([]byte, error) {
 	copy(data, next)
 	return data, nil
 }
+
+// BenchmarkLoad measures one goroutine loading one live record: what every
+// socket packet and every request with a cookie costs the store.
+func BenchmarkLoad(b *testing.B, newHarness func(tb testing.TB) Harness) {
+	h := newHarness(b)
+	key := Key(b, "bench")
+	mustCreate(b, h.Store, key, make([]byte, benchData), ttlLong)
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		rec, err := h.Store.Load(ctx, key)
+		if err != nil {
+			b.Fatalf("Load: %v", err)
+		}
+		if len(rec.Data) != benchData {
+			b.Fatalf("Load: %d bytes, want %d", len(rec.Data), benchData)
+		}
+	}
+}
