@@ -38,9 +38,11 @@
 // values it is given. Their committed callback runs once, on the caller's
 // goroutine, after the store committed, while later changes of the same
 // session on this node wait: notifications sent from it (Emit) reach
-// sockets in commit order. Across nodes the order of two changes that
-// commit at the same moment is not guaranteed. Do not call Update of the
-// same session from committed: it would wait for itself.
+// sockets in commit order. Each session has its own lock, so committed may
+// change other sessions, and a slow committed holds up only its own
+// session. Across nodes the order of two changes that commit at the same
+// moment is not guaranteed. Do not call Update of the same session from
+// committed: it would wait for itself (until its context ends).
 //
 // Emit and Disconnect may be called from any goroutine, HTTP handlers
 // included. A Session handle is shared by all sockets of its session on a

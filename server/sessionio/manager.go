@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -98,9 +97,11 @@ type Manager struct {
 	log     *slog.Logger
 
 	// locks serialize changes of one session on this node, so the
-	// notifications sent after each commit leave in commit order.
-	locks [64]sync.Mutex
-	seed  maphash.Seed
+	// notifications sent after each commit leave in commit order: one lock
+	// per session key, made on demand and dropped when no one holds or
+	// waits for it.
+	locksMu sync.Mutex
+	locks   map[string]*keyLock
 
 	io atomic.Pointer[socket.Server]
 
@@ -175,7 +176,7 @@ func New(cfg Config) (*Manager, error) {
 		origins: origins,
 		limiter: newCreateLimiter(cfg.CreateRate, cfg.CreateBurst),
 		log:     cfg.Logger,
-		seed:    maphash.MakeSeed(),
+		locks:   map[string]*keyLock{},
 		live:    map[string]*Session{},
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -353,9 +354,11 @@ func (m *Manager) Disconnect(id string) error {
 
 // update is the one atomic read-modify-write path, for HTTP and sockets.
 func (m *Manager) update(ctx context.Context, key string, apply func(Values) error, committed func(Values)) (Values, error) {
-	l := &m.locks[maphash.String(m.seed, key)%uint64(len(m.locks))]
-	l.Lock()
-	defer l.Unlock()
+	unlock, err := m.lockKey(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	var out Values
 	rec, err := m.cfg.Store.Update(ctx, key, m.cfg.TTL, func(data []byte) ([]byte, error) {
 		v, err := decodeValues(data)
@@ -466,4 +469,43 @@ func (m *Manager) cookie(r *http.Request, id string) *http.Cookie {
 		c.Value = m.signer.sign(id)
 	}
 	return c
+}
+
+// keyLock is the lock of one session key; refs counts the holder and the
+// waiters, and the entry leaves Manager.locks when it drops to zero.
+type keyLock struct {
+	ch   chan struct{} // holds one token while locked
+	refs int           // guarded by Manager.locksMu
+}
+
+// lockKey locks key for one change of its session and returns the unlock
+// function. Locks of different keys never wait for each other, so a
+// committed callback may change another session. Waiting ends early with
+// ctx's error.
+func (m *Manager) lockKey(ctx context.Context, key string) (func(), error) {
+	m.locksMu.Lock()
+	l := m.locks[key]
+	if l == nil {
+		l = &keyLock{ch: make(chan struct{}, 1)}
+		m.locks[key] = l
+	}
+	l.refs++
+	m.locksMu.Unlock()
+	drop := func() {
+		m.locksMu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(m.locks, key)
+		}
+		m.locksMu.Unlock()
+	}
+	select {
+	case l.ch <- struct{}{}:
+	case <-ctx.Done():
+		drop()
+		return nil, fmt.Errorf("sessionio: waiting for an earlier change of the session: %w", context.Cause(ctx))
+	}
+	return func() {
+		<-l.ch
+		drop()
+	}, nil
 }
