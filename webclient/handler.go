@@ -169,13 +169,39 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasPrefix(p, "/web/"):
 		h.serveAsset(w, r, strings.TrimPrefix(p, "/web/"))
-	case goAppPaths[p] || !strings.Contains(p, "."):
-		h.page.ServeHTTP(w, r)
+	case goAppPaths[p]:
+		h.page.ServeHTTP(w, fixedRequest(r, p))
+	case !strings.Contains(p, "."):
+		// Every client route shows the same page, rendered from "/".
+		h.page.ServeHTTP(w, fixedRequest(r, "/"))
 	default:
 		// go-app would answer /robots.txt and friends by requesting
 		// /web/robots.txt from the Host the client named: not here.
 		writeError(w, http.StatusNotFound, "not found")
 	}
+}
+
+// fixedRequest is what go-app sees of r: its method, context and
+// If-None-Match, for the fixed path p. go-app v10.1.11 renders the request
+// URL into the page (og:url), in attributes quoted with Go string escaping
+// rather than HTML escaping, so any request text that reached it could end
+// up as markup: none does.
+func fixedRequest(r *http.Request, p string) *http.Request {
+	f := &http.Request{
+		Method:     r.Method,
+		URL:        &url.URL{Path: p},
+		RequestURI: p,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     http.Header{},
+		Body:       http.NoBody,
+		Host:       "localhost",
+	}
+	if etag := r.Header.Get("If-None-Match"); etag != "" {
+		f.Header.Set("If-None-Match", etag)
+	}
+	return f.WithContext(r.Context())
 }
 
 func (h *handler) serveAsset(w http.ResponseWriter, r *http.Request, name string) {
