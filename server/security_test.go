@@ -20,6 +20,7 @@ import (
 
 	"github.com/tandem-go/tandem/internal/tandemtest"
 	"github.com/tandem-go/tandem/server"
+	"github.com/tandem-go/tandem/server/store/memory"
 	"github.com/tandem-go/tandem/shared"
 )
 
@@ -1165,5 +1166,71 @@ func TestEventRightAfterConnect(t *testing.T) {
 			t.Fatalf("connection %d: incr acked %q, want %q", i, got, want)
 		}
 		conn.Close()
+	}
+}
+
+// Issue 6, item 4: GET /session creates a session when there is none, so a
+// cross-site GET (an <img> on any page) must not reach it: it is refused
+// with 403 like a cross-site POST, sets no cookie, and the store holds no
+// more sessions than before. Same-origin, allowlisted and non-browser GETs
+// still create one.
+func TestCrossSiteGETCreatesNothing(t *testing.T) {
+	t.Parallel()
+	st := memory.New()
+	srv := tandemtest.Start(t, server.Config{Backend: st, CORSOrigins: []string{secSPAOrigin}})
+	victim := secSession(t, srv.URL(), 2)
+	tests := []struct {
+		name        string
+		givenHeader []string
+		givenCookie bool // send the victim's cookie
+		expect      int
+		expectCORS  string
+	}{
+		{name: "nok, <img> from another site (Sec-Fetch-Site cross-site, no Origin)", givenHeader: []string{"Sec-Fetch-Site", "cross-site"}, expect: http.StatusForbidden},
+		{name: "nok, fetch from another site", givenHeader: []string{"Origin", secEvilOrigin, "Sec-Fetch-Site", "cross-site"}, expect: http.StatusForbidden},
+		{name: "nok, foreign Origin without Sec-Fetch-Site", givenHeader: []string{"Origin", secEvilOrigin}, expect: http.StatusForbidden},
+		{name: "nok, look-alike of the allowlisted origin", givenHeader: []string{"Origin", secSPAOrigin + ".evil.example"}, expect: http.StatusForbidden},
+		{name: "nok, allowlisted host on another port", givenHeader: []string{"Origin", "http://localhost:4201"}, expect: http.StatusForbidden},
+		{name: "nok, allowlisted host over another scheme", givenHeader: []string{"Origin", "https://localhost:4200"}, expect: http.StatusForbidden},
+		{name: "nok, opaque origin null", givenHeader: []string{"Origin", "null"}, expect: http.StatusForbidden},
+		{name: "nok, same-site but not allowlisted", givenHeader: []string{"Origin", "http://other.localhost:4200", "Sec-Fetch-Site", "same-site"}, expect: http.StatusForbidden},
+		{name: "nok, cross-site with the victim's cookie", givenHeader: []string{"Sec-Fetch-Site", "cross-site"}, givenCookie: true, expect: http.StatusForbidden},
+		{name: "ok, not a browser (no Origin, no Sec-Fetch-Site)", expect: http.StatusOK},
+		{name: "ok, typed in the address bar (Sec-Fetch-Site none)", givenHeader: []string{"Sec-Fetch-Site", "none"}, expect: http.StatusOK},
+		{name: "ok, same origin", givenHeader: []string{"Origin", srv.URL(), "Sec-Fetch-Site", "same-origin"}, expect: http.StatusOK},
+		{name: "ok, the allowlisted origin", givenHeader: []string{"Origin", secSPAOrigin, "Sec-Fetch-Site", "same-site"}, expect: http.StatusOK, expectCORS: secSPAOrigin},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Not parallel: each case counts the store's sessions.
+			before := st.Len()
+			hdr := secHeader(tt.givenHeader...)
+			if tt.givenCookie {
+				hdr.Set("Cookie", victim.Cookie())
+			}
+			status, body, rh := secDo(t, http.MethodGet, srv.URL()+shared.RouteSession, hdr)
+			if got := rh.Get("Access-Control-Allow-Origin"); got != tt.expectCORS {
+				t.Errorf("Access-Control-Allow-Origin %q, want %q", got, tt.expectCORS)
+			}
+			if tt.expect == http.StatusForbidden {
+				secExpectJSONError(t, "GET /session", status, body, rh, http.StatusForbidden)
+				if sc := rh.Get("Set-Cookie"); sc != "" {
+					t.Errorf("a refused GET set a cookie: %q", sc)
+				}
+				if got := st.Len(); got != before {
+					t.Errorf("the store holds %d sessions after a refused GET, want %d", got, before)
+				}
+				return
+			}
+			if status != http.StatusOK || body != `{"count":0}`+"\n" || !strings.Contains(rh.Get("Set-Cookie"), "tandem.sid=") {
+				t.Fatalf("GET /session: %d %q, Set-Cookie %q; want 200, count 0 and a new cookie", status, body, rh.Get("Set-Cookie"))
+			}
+			if got := st.Len(); got != before+1 {
+				t.Errorf("the store holds %d sessions, want %d", got, before+1)
+			}
+		})
+	}
+	if got := secCount(t, srv.URL(), victim.Cookie()); got != 2 {
+		t.Errorf("the victim's count is %d, want 2", got)
 	}
 }

@@ -72,20 +72,24 @@ func Register(e *echo.Echo, cfg Config) error {
 	// Middleware per route, not on a Group: a Group with middleware claims
 	// every path under its prefix, which for the empty prefix is all of
 	// them, the page's included.
+	cors := middleware.CORSWithConfig(middleware.CORSConfig{
+		AllowOrigins:     cfg.AllowedOrigins,
+		AllowMethods:     []string{http.MethodGet, http.MethodPost},
+		AllowCredentials: true,
+		MaxAge:           600,
+	})
 	mw := []echo.MiddlewareFunc{
-		middleware.CORSWithConfig(middleware.CORSConfig{
-			AllowOrigins:     cfg.AllowedOrigins,
-			AllowMethods:     []string{http.MethodGet, http.MethodPost},
-			AllowCredentials: true,
-			MaxAge:           600,
-		}),
+		cors,
 		echo.WrapMiddleware(csrf.Handler),
 		middleware.BodyLimit(cfg.MaxBody),
 		session.Middleware(cfg.Sessions),
 	}
 	e.POST(shared.RouteIncr, h.incr, mw...)
 	e.POST(shared.RouteLogout, h.logout, mw...)
-	e.GET(shared.RouteSession, h.session, mw...)
+	// GET /session creates a session when there is none, so a cross-site
+	// GET (an <img> on any page) would make the store create one for each
+	// of that page's visitors. It gets the POSTs' check, and the same 403.
+	e.GET(shared.RouteSession, h.session, cors, crossSiteGET(csrf, cfg.Logger), middleware.BodyLimit(cfg.MaxBody), session.Middleware(cfg.Sessions))
 	e.GET(shared.RouteHealth, h.health, mw...)
 	// Preflights reach the CORS middleware only through a route.
 	preflight := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
@@ -93,6 +97,27 @@ func Register(e *echo.Echo, cfg Config) error {
 		e.OPTIONS(p, preflight, mw...)
 	}
 	return nil
+}
+
+// crossSiteGET refuses a GET that http.CrossOriginProtection would refuse
+// were it a POST: Sec-Fetch-Site cross-site or same-site from outside the
+// allowlist, or an Origin that is neither the server's own nor allowlisted.
+// A request without either header (not a browser) passes, as for POSTs.
+// Refusing, rather than answering without creating, keeps one rule for every
+// route that may create a session: a browser request from another site
+// never reaches the session layer.
+func crossSiteGET(csrf *http.CrossOriginProtection, log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := *c.Request() // Check passes safe methods: ask as if it were a POST
+			r.Method = http.MethodPost
+			if err := csrf.Check(&r); err != nil {
+				log.Info("web: cross-site GET refused", "path", r.URL.Path, "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+				return echo.NewHTTPError(http.StatusForbidden, "cross-origin request refused")
+			}
+			return next(c)
+		}
+	}
 }
 
 type handlers struct {
@@ -134,7 +159,7 @@ func (h *handlers) logout(c echo.Context) error {
 }
 
 // session answers the count, creating the session (and its cookie) when the
-// request has none.
+// request has none. Cross-site requests never get here (crossSiteGET).
 func (h *handlers) session(c echo.Context) error {
 	s, err := session.Get(h.sessions.CookieName(), c)
 	if err != nil {
