@@ -19,6 +19,7 @@ import (
 	"github.com/tandem-go/tandem/server/store"
 	"github.com/tandem-go/tandem/server/store/bolt"
 	"github.com/tandem-go/tandem/server/store/memory"
+	"github.com/tandem-go/tandem/server/store/redis"
 )
 
 // Config is the whole configuration of a tandem server. Each field matches
@@ -46,9 +47,15 @@ type Config struct {
 	CORSOrigins []string
 
 	// Store selects the session store (SESSION_STORE): "memory",
-	// "bolt:PATH" or "redis://host:port/db". Default
-	// "bolt:<DataDir>/sessions.db".
+	// "bolt:PATH" or "redis://[:password@]host:port/db" ("rediss://" for
+	// TLS, "unix:///path/to/redis.sock?db=N" for a Unix socket). Default
+	// "bolt:<DataDir>/sessions.db". A Redis store also switches Socket.IO
+	// to the Redis adapter, so room emits and disconnects reach every node.
 	Store string
+	// RedisPrefix is put before every Redis key and Socket.IO channel
+	// (REDIS_PREFIX), so one Redis can serve several apps. Default
+	// "tandem:".
+	RedisPrefix string
 	// Backend, when set, is used instead of opening Store: for embedding
 	// tandem with a store of your own, and for tests. The server closes it.
 	Backend store.Store
@@ -156,6 +163,9 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.Store == "" {
 		r.Store = "bolt:" + filepath.Join(r.DataDir, "sessions.db")
 	}
+	if r.RedisPrefix == "" {
+		r.RedisPrefix = "tandem:"
+	}
 	if r.Backend == nil {
 		// Here, not in openStore: New generates and keeps a signing key
 		// before it opens the store, and a typo must not leave a key file
@@ -231,6 +241,13 @@ func (r *resolved) openStore() (store.Store, error) {
 	if r.Store == "memory" {
 		return memory.New(), nil
 	}
+	if isRedis(r.Store) {
+		st, err := redis.Open(r.Store, redis.Options{Prefix: r.RedisPrefix + "session:"})
+		if err != nil {
+			return nil, configErr("SESSION_STORE", "%v", err)
+		}
+		return st, nil
+	}
 	st, err := bolt.Open(strings.TrimPrefix(r.Store, "bolt:"), bolt.Options{})
 	if err != nil {
 		return nil, configErr("SESSION_STORE", "%v", err)
@@ -249,11 +266,38 @@ func checkStore(s string) error {
 			return configErr("SESSION_STORE", "bolt: needs a file path, e.g. bolt:./data/sessions.db")
 		}
 		return nil
-	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"):
-		return configErr("SESSION_STORE", "the Redis store is not built yet; use memory or bolt:PATH")
+	case isRedis(s):
+		if _, err := redis.ParseURL(s); err != nil {
+			return configErr("SESSION_STORE", "%v; use e.g. redis://:password@host:6379/0 (rediss:// for TLS)", redactErr(err, s))
+		}
+		return nil
 	default:
 		return configErr("SESSION_STORE", "%q is not a store; use memory, bolt:PATH or redis://host:port/db", s)
 	}
+}
+
+func isRedis(s string) bool {
+	for _, p := range []string{"redis://", "rediss://", "unix://"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactErr is err's message without the password of url, which a parse
+// error may quote.
+func redactErr(err error, raw string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(raw); perr == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+		if name := u.User.Username(); name != "" {
+			msg = strings.ReplaceAll(msg, name, "xxxxx")
+		}
+	}
+	return msg
 }
 
 // signingKeys returns SESSION_SECRET's keys, or the key kept in the data

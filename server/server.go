@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -274,7 +273,7 @@ func (s *Server) Close(ctx context.Context) error {
 }
 
 func storeKind(s string) string {
-	if strings.HasPrefix(s, "redis://") || strings.HasPrefix(s, "rediss://") {
+	if isRedis(s) {
 		return "redis" // the URL may hold a password
 	}
 	return s

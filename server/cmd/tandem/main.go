@@ -62,8 +62,12 @@ var settings = []setting{
 		c.CORSOrigins = list(v)
 		return nil
 	}},
-	{"SESSION_STORE", "memory, bolt:PATH or redis://host:port/db (default bolt:$DATA_DIR/sessions.db)", func(c *options, v string) error {
+	{"SESSION_STORE", "memory, bolt:PATH or redis://[:password@]host:port/db (rediss:// for TLS; default bolt:$DATA_DIR/sessions.db)", func(c *options, v string) error {
 		c.Store = v
+		return nil
+	}},
+	{"REDIS_PREFIX", "prefix of every Redis key and Socket.IO channel, so one Redis can serve several apps (default tandem:)", func(c *options, v string) error {
+		c.RedisPrefix = v
 		return nil
 	}},
 	{"DATA_DIR", "directory for the bolt file and the generated secret (default ./data)", func(c *options, v string) error {

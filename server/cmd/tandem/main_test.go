@@ -344,6 +344,8 @@ func TestCommandRefusesBadConfiguration(t *testing.T) {
 		{name: "nok, CORS_ORIGINS wildcard subdomain", givenEnv: []string{"CORS_ORIGINS=http://localhost:4200,http://*.x"}, expectVar: "CORS_ORIGINS"},
 		{name: "nok, SESSION_STORE unknown", givenEnv: []string{"SESSION_STORE=nope"}, expectVar: "SESSION_STORE"},
 		{name: "nok, SESSION_STORE bolt without a path", givenEnv: []string{"SESSION_STORE=bolt:"}, expectVar: "SESSION_STORE"},
+		{name: "nok, SESSION_STORE redis with a bad database", givenEnv: []string{"SESSION_STORE=redis://:hunter2hunter2@127.0.0.1:6379/abc"}, expectVar: "SESSION_STORE"},
+		{name: "nok, SESSION_STORE redis with an unknown option", givenEnv: []string{"SESSION_STORE=redis://127.0.0.1:6379/0?colour=blue"}, expectVar: "SESSION_STORE"},
 		{name: "nok, SESSION_SECRET short", givenEnv: []string{"SESSION_SECRET=short"}, expectVar: "SESSION_SECRET"},
 		{name: "nok, SESSION_SECRET second key short", givenEnv: []string{"SESSION_SECRET=" + strings.Repeat("k", 32) + ",short"}, expectVar: "SESSION_SECRET"},
 		{name: "nok, SESSION_CREATE_BURST negative", givenEnv: []string{"SESSION_CREATE_BURST=-1"}, expectVar: "SESSION_CREATE_BURST"},
@@ -370,6 +372,9 @@ func TestCommandRefusesBadConfiguration(t *testing.T) {
 			}
 			if !strings.HasPrefix(lines[0], "tandem: "+tt.expectVar+": ") {
 				t.Errorf("stderr %q does not name %s", lines[0], tt.expectVar)
+			}
+			if strings.Contains(out, "hunter2") {
+				t.Errorf("stderr shows the Redis password: %q", out)
 			}
 			if entries, _ := os.ReadDir(c.cmd.Dir); len(entries) != 0 {
 				t.Errorf("a refused start left files behind: %v", entries)

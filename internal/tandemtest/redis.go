@@ -1,0 +1,216 @@
+package tandemtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Redis is a redis-server started for one test, with its own configuration
+// and data directory, listening on a Unix socket in that directory and on a
+// loopback TCP port.
+//
+// Why both: the Unix socket's path is the test's own, so the server can be
+// stopped and started again at the same address with no chance that
+// something else took it meanwhile (tests of an outage need exactly that);
+// the TCP port is what users configure (redis://host:port/db). Redis cannot
+// listen on port 0 and report the port, so StartRedis picks a random port
+// and, if Redis cannot bind it, tries another: there is no window between
+// finding a free port and using it, because the check is Redis's own bind.
+type Redis struct {
+	tb   testing.TB
+	dir  string
+	port int
+	bin  string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd exited
+	out  *bytes.Buffer
+}
+
+// NeedRedis finds redis-server; without it the test is skipped, or fails
+// under CI=true (.ci/run installs it). With -short it skips.
+func NeedRedis(tb testing.TB) string {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("-short: skipping a test that runs redis-server")
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		msg := "needs redis-server on PATH (apt-get install redis-server): " + err.Error()
+		if os.Getenv("CI") == "true" {
+			tb.Fatal(msg)
+		}
+		tb.Skip(msg)
+	}
+	return bin
+}
+
+// StartRedis starts a redis-server for the test and stops it at its end.
+func StartRedis(tb testing.TB) *Redis {
+	tb.Helper()
+	bin := NeedRedis(tb)
+	// A short directory of its own: a Unix socket path must fit in 108
+	// bytes, which t.TempDir's names can exceed.
+	dir, err := os.MkdirTemp("", "tandem-redis-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := &Redis{tb: tb, dir: dir, bin: bin}
+	tb.Cleanup(func() {
+		r.Stop()
+		_ = os.RemoveAll(dir)
+	})
+	for attempt := 0; ; attempt++ {
+		r.port = 20000 + rand.IntN(30000)
+		err := r.start()
+		if err == nil {
+			return r
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 20 {
+			tb.Fatalf("start redis-server: %v", err)
+		}
+	}
+}
+
+var errPortTaken = errors.New("port taken")
+
+func (r *Redis) start() error {
+	conf := fmt.Sprintf(`bind 127.0.0.1
+port %d
+unixsocket %s
+unixsocketperm 700
+dir %s
+dbfilename dump.rdb
+save 3600 1
+appendonly no
+daemonize no
+logfile ""
+loglevel notice
+`, r.port, r.Socket(), r.dir)
+	path := filepath.Join(r.dir, "redis.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		return err
+	}
+	out := &bytes.Buffer{}
+	cmd := exec.Command(r.bin, path)
+	cmd.Stdout, cmd.Stderr = lockedWriter{&r.mu, out}, lockedWriter{&r.mu, out}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	r.mu.Lock()
+	r.cmd, r.done, r.out = cmd, done, out
+	r.mu.Unlock()
+
+	c := goredis.NewClient(&goredis.Options{Network: "unix", Addr: r.Socket(), MaxRetries: -1, DialTimeout: time.Second})
+	defer c.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-done:
+			log := r.log()
+			if strings.Contains(log, "Address already in use") {
+				return errPortTaken
+			}
+			return fmt.Errorf("redis-server exited: %s", log)
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-done
+			return fmt.Errorf("redis-server does not answer after 30s: %v; log: %s", err, r.log())
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the server to come up
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (r *Redis) log() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.out.String()
+}
+
+// Socket is the path of the server's Unix socket.
+func (r *Redis) Socket() string { return filepath.Join(r.dir, "redis.sock") }
+
+// URL is the server's Unix socket as a SESSION_STORE value, database db.
+// It stays valid across Stop and Start.
+func (r *Redis) URL(db int) string { return "unix://" + r.Socket() + "?db=" + strconv.Itoa(db) }
+
+// TCPURL is the server's redis://127.0.0.1:port/db URL.
+func (r *Redis) TCPURL(db int) string {
+	return "redis://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) + "/" + strconv.Itoa(db)
+}
+
+// Addr is the server's TCP address.
+func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
+
+// Client returns a client of database db, closed at the end of the test.
+func (r *Redis) Client(db int) *goredis.Client {
+	c := goredis.NewClient(&goredis.Options{Network: "unix", Addr: r.Socket(), DB: db})
+	r.tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Stop shuts the server down (SIGTERM: it saves its data first, so Start
+// brings the same sessions back) and waits until it exited. Stopping a
+// stopped server does nothing.
+func (r *Redis) Stop() {
+	r.mu.Lock()
+	cmd, done := r.cmd, r.done
+	r.cmd = nil
+	r.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Start starts a stopped server again at the same addresses, with the data
+// it had.
+func (r *Redis) Start() {
+	r.tb.Helper()
+	if err := r.start(); err != nil {
+		r.tb.Fatalf("restart redis-server: %v", err)
+	}
+}
