@@ -104,6 +104,13 @@ func (s *Server) build(keys [][]byte) error {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = web.ErrorHandler(s.log)
 	e.Use(middleware.Recover())
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			// No answer of the API is ever to be read as another type.
+			c.Response().Header().Set("X-Content-Type-Options", "nosniff")
+			return next(c)
+		}
+	})
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		// Paths only: query strings and cookies stay out of the logs.
 		e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
