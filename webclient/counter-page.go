@@ -239,7 +239,7 @@ func (p *counterPage) emitIncr(ctx app.Context) {
 	ctx.Async(func() {
 		c, cancel := context.WithTimeout(context.Background(), requestTimeout)
 		defer cancel()
-		waitSettled(c, p.sock)
+		waitConnected(c, p.sock)
 		n, err := p.sock.EmitIncr(c)
 		ctx.Dispatch(func(app.Context) {
 			if err != nil {
@@ -252,16 +252,10 @@ func (p *counterPage) emitIncr(ctx app.Context) {
 	})
 }
 
-// connectSettle is how long a fresh connection rests before the page emits
-// on it. zishang520/socket.io v3.0.6 writes its CONNECT answer before it
-// registers the socket, and closes a connection whose event arrives in
-// between (server.TestEventRightAfterConnect); the client would send a
-// buffered event at once.
-const connectSettle = 30 * time.Millisecond
-
-// waitSettled waits, until ctx ends, for the socket to be connected, and
-// lets a connection it saw being made settle first.
-func waitSettled(ctx context.Context, s *socketio.Socket) {
+// waitConnected waits, until ctx ends, for the socket to be connected. The
+// page may emit the moment it is: the server reads no packet of a
+// connection before its connect has completed.
+func waitConnected(ctx context.Context, s *socketio.Socket) {
 	if s.Connected() {
 		return
 	}
@@ -273,10 +267,6 @@ func waitSettled(ctx context.Context, s *socketio.Socket) {
 			return
 		case <-t.C:
 		}
-	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(connectSettle):
 	}
 }
 

@@ -274,25 +274,15 @@ func (d *Driver) Open(base string, o Options) *Socket {
 	return s
 }
 
-// Dial opens a socket and waits until it is connected, plus ConnectSettle.
+// Dial opens a socket and waits until it is connected. The socket may emit
+// at once: the server reads no packet of a connection before its connect
+// has completed (sessionio's connect barrier).
 func (d *Driver) Dial(base string, o Options) *Socket {
 	d.tb.Helper()
 	s := d.Open(base, o)
 	s.Wait("connect", 10*time.Second)
-	time.Sleep(ConnectSettle)
 	return s
 }
-
-// ConnectSettle is how long a test should wait after a socket connected
-// before it sends its first packet. The Socket.IO server (zishang520
-// v3.0.6, namespace._doConnect) writes the CONNECT answer before it
-// registers the socket with its client, on another goroutine than the one
-// that reads the next packet; a packet that arrives in between is an
-// "invalid state" and the server closes the connection, over either
-// transport. A page sends that fast only what it emitted while connecting;
-// a test does it all the time, and lost about one connection in a few
-// hundred under load. server.TestEventRightAfterConnect shows the race.
-const ConnectSettle = 20 * time.Millisecond
 
 // Event is one thing a socket saw: a lifecycle event (connect, disconnect,
 // connect_error, reconnect_attempt, transport) or an event from the server.

@@ -31,7 +31,12 @@
 // middleware and event handlers one at a time, in order, on the socket's own
 // queue; the reload installed by Attach runs there, before the handlers of
 // the packet, and blocks only that socket. Namespace middleware (Middleware)
-// runs on the connection's goroutine when a client joins the namespace.
+// runs on the connection's goroutine when a client joins the namespace;
+// Middleware then holds that goroutine until the socket's connect has
+// completed, so a packet the client sends right after (or with) its CONNECT
+// is never read before the socket is registered (zishang520/socket.io
+// v3.0.6 would close the connection: "invalid state"). Middlewares installed
+// after it must call next before they return for this to cover them.
 //
 // Manager.Update and Session.Update may call their apply function more than
 // once (optimistic stores retry on conflict), so apply must only change the

@@ -150,6 +150,9 @@ func (m *Manager) Middleware(s *socket.Socket, next func(*socket.ExtendedError))
 	// nor disconnects; the connection's end releases it in every case.
 	_ = s.Conn().Once("close", release)
 	next(nil)
+	// Read no further packet before the socket is registered: see
+	// awaitConnected.
+	awaitConnected(s)
 }
 
 // dropSocket closes a socket's connection after its session failed to
