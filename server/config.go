@@ -20,6 +20,7 @@ import (
 	"github.com/tandem-go/tandem/server/store/bolt"
 	"github.com/tandem-go/tandem/server/store/memory"
 	"github.com/tandem-go/tandem/server/store/redis"
+	"github.com/tandem-go/tandem/server/web"
 )
 
 // Config is the whole configuration of a tandem server. Each field matches
@@ -87,6 +88,17 @@ type Config struct {
 	// MaxSocketPayload bounds one Socket.IO message in bytes
 	// (MAX_SOCKET_PAYLOAD). Default 1 MB.
 	MaxSocketPayload int64
+	// BodyReadTimeout bounds the time a client may take to send a request
+	// body once its headers arrived (BODY_READ_TIMEOUT). Default 10s.
+	BodyReadTimeout time.Duration
+	// MaxConnsPerClient bounds the connections one client address may hold
+	// open at once on each listener (MAX_CONNS_PER_CLIENT); trusted proxies
+	// are not bounded. Default 512.
+	MaxConnsPerClient int
+	// TrustedProxies are the CIDRs (or addresses) of the reverse proxies
+	// whose X-Forwarded-For names the client (TRUSTED_PROXIES). Default
+	// none: the client is the TCP peer.
+	TrustedProxies []string
 
 	// WebDir holds the built client: app.wasm, the socket.io client, css
 	// and icons (WEB_DIR). Default "public/web".
@@ -114,6 +126,7 @@ type resolved struct {
 	sameSite http.SameSite
 	origins  []string // CORS_ORIGINS, normalized
 	public   string   // PUBLIC_URL's origin
+	client   *web.ClientAddr
 }
 
 func (cfg Config) resolve() (*resolved, error) {
@@ -211,6 +224,23 @@ func (cfg Config) resolve() (*resolved, error) {
 	case r.MaxSocketPayload < 1024:
 		return nil, configErr("MAX_SOCKET_PAYLOAD", "%d bytes is too small; use at least 1024", r.MaxSocketPayload)
 	}
+	switch {
+	case r.BodyReadTimeout == 0:
+		r.BodyReadTimeout = 10 * time.Second
+	case r.BodyReadTimeout < 100*time.Millisecond:
+		return nil, configErr("BODY_READ_TIMEOUT", "%v is too short; use at least 100ms, e.g. 10s", r.BodyReadTimeout)
+	}
+	switch {
+	case r.MaxConnsPerClient == 0:
+		r.MaxConnsPerClient = 512
+	case r.MaxConnsPerClient < 0:
+		return nil, configErr("MAX_CONNS_PER_CLIENT", "%d must be positive", r.MaxConnsPerClient)
+	}
+	trusted, err := web.ParseTrustedProxies(r.TrustedProxies)
+	if err != nil {
+		return nil, configErr("TRUSTED_PROXIES", "%v", err)
+	}
+	r.client = web.NewClientAddr(trusted)
 	if r.WebDir == "" {
 		r.WebDir = filepath.Join("public", "web")
 	}

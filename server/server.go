@@ -85,6 +85,7 @@ func (s *Server) build(keys [][]byte) error {
 		CheckInterval:  r.SessionCheckInterval,
 		CreateBurst:    r.SessionCreateBurst,
 		CreateRate:     r.SessionCreateRate,
+		ClientIP:       r.client.Of,
 		Logger:         s.log,
 	})
 	if err != nil {
@@ -102,7 +103,9 @@ func (s *Server) build(keys [][]byte) error {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = web.ErrorHandler(s.log)
+	e.HTTPErrorHandler = web.ErrorHandler(s.log, r.client.Of)
+	// c.RealIP() anywhere names the client as the limits do.
+	e.IPExtractor = r.client.Of
 	e.Use(middleware.Recover())
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -171,7 +174,7 @@ func (s *Server) Start() error {
 		return configErr("PORT", "cannot listen on %s: %v", s.cfg.Addr, err)
 	}
 	s.apiLn = ln
-	s.api = newHTTPServer(s.echo, s.log)
+	s.api = s.newHTTPServer(s.echo)
 	go s.serve(s.api, ln, "api")
 	s.log.Info("API listening", "url", s.URL(), "store", storeKind(s.cfg.Store), "cors_origins", s.cfg.origins)
 	if s.cfg.SPAAddr != "" {
@@ -191,7 +194,7 @@ func (s *Server) Start() error {
 			return configErr("SPA_PORT", "cannot listen on %s: %v", s.cfg.SPAAddr, err)
 		}
 		s.spaLn = ln
-		s.spa = newHTTPServer(page, s.log)
+		s.spa = s.newHTTPServer(page)
 		go s.serve(s.spa, ln, "spa")
 		s.log.Info("cross-origin page listening", "url", s.SPAURL(), "api", api)
 	}
@@ -206,16 +209,21 @@ func listen(ln net.Listener, addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+// newHTTPServer bounds what a slow or greedy client can hold: the time to
+// send headers (ReadHeaderTimeout) and a body (BODY_READ_TIMEOUT, per
+// request, so long polls and WebSockets are not cut), idle keep-alives, and
+// (in serve) the connections per client address.
+func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           h,
+		Handler:           web.BodyDeadline(h, s.cfg.BodyReadTimeout),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }
 
 func (s *Server) serve(h *http.Server, ln net.Listener, name string) {
+	ln = web.LimitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.client.Peer)
 	if err := h.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.log.Error("listener stopped", "listener", name, "err", err)
 	}

@@ -23,8 +23,13 @@ func sessionError(err error) error { return errSession{err} }
 
 // ErrorHandler is the Echo HTTPErrorHandler of the API: every error becomes
 // a status and a {"error": "..."} body. Internal details are logged, never
-// sent: a client learns that the store is unavailable, not why.
-func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+// sent: a client learns that the store is unavailable, not why. client
+// names the client in the logs (ClientAddr.Of: never Echo's RealIP, which
+// believes X-Forwarded-For from anyone); nil means the TCP peer.
+func ErrorHandler(log *slog.Logger, client func(*http.Request) string) echo.HTTPErrorHandler {
+	if client == nil {
+		client = NewClientAddr(nil).Of
+	}
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
@@ -34,7 +39,7 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		case status >= 500:
 			log.Error("web: request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)
 		case errors.Is(err, sessionio.ErrTooManySessions):
-			log.Warn("web: session creation refused", "client", c.RealIP())
+			log.Warn("web: session creation refused", "client", client(c.Request()))
 		}
 		if status == http.StatusTooManyRequests {
 			c.Response().Header().Set("Retry-After", "1")

@@ -120,6 +120,21 @@ var settings = []setting{
 		c.MaxSocketPayload = n
 		return nil
 	}},
+	{"BODY_READ_TIMEOUT", "time a client may take to send a request body (default 10s)", func(c *options, v string) error {
+		return duration(v, &c.BodyReadTimeout)
+	}},
+	{"MAX_CONNS_PER_CLIENT", "connections one client address may hold open (default 512; trusted proxies are not bounded)", func(c *options, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive whole number", v)
+		}
+		c.MaxConnsPerClient = n
+		return nil
+	}},
+	{"TRUSTED_PROXIES", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client (default none: the TCP peer)", func(c *options, v string) error {
+		c.TrustedProxies = list(v)
+		return nil
+	}},
 	{"WEB_DIR", "directory of the built client (default public/web)", func(c *options, v string) error {
 		c.WebDir = v
 		return nil

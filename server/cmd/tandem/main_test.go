@@ -352,6 +352,9 @@ func TestCommandRefusesBadConfiguration(t *testing.T) {
 		{name: "nok, SESSION_CREATE_RATE not a number", givenEnv: []string{"SESSION_CREATE_RATE=fast"}, expectVar: "SESSION_CREATE_RATE"},
 		{name: "nok, MAX_SOCKET_PAYLOAD too small", givenEnv: []string{"MAX_SOCKET_PAYLOAD=10"}, expectVar: "MAX_SOCKET_PAYLOAD"},
 		{name: "nok, LOG_LEVEL unknown", givenEnv: []string{"LOG_LEVEL=loud"}, expectVar: "LOG_LEVEL"},
+		{name: "nok, BODY_READ_TIMEOUT too short", givenEnv: []string{"BODY_READ_TIMEOUT=1ms"}, expectVar: "BODY_READ_TIMEOUT"},
+		{name: "nok, MAX_CONNS_PER_CLIENT zero", givenEnv: []string{"MAX_CONNS_PER_CLIENT=0"}, expectVar: "MAX_CONNS_PER_CLIENT"},
+		{name: "nok, TRUSTED_PROXIES a host name", givenEnv: []string{"TRUSTED_PROXIES=10.0.0.0/8,proxy.internal"}, expectVar: "TRUSTED_PROXIES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -489,6 +492,11 @@ func TestParse(t *testing.T) {
 				tb.Errorf("options %+v", o.Config)
 			}
 		}},
+		{name: "ok, connection limits and proxies", givenEnv: []string{"BODY_READ_TIMEOUT=3s", "MAX_CONNS_PER_CLIENT=9", "TRUSTED_PROXIES=10.0.0.0/8, fd00::/8"}, expect: func(tb testing.TB, o *options) {
+			if o.BodyReadTimeout != 3*time.Second || o.MaxConnsPerClient != 9 || !slices.Equal(o.TrustedProxies, []string{"10.0.0.0/8", "fd00::/8"}) {
+				tb.Errorf("options %+v", o.Config)
+			}
+		}},
 		{name: "ok, LOG_LEVEL", givenEnv: []string{"LOG_LEVEL=debug"}, expect: func(tb testing.TB, o *options) {
 			if o.logLevel.String() != "DEBUG" {
 				tb.Errorf("log level %v, want DEBUG", o.logLevel)
@@ -561,7 +569,7 @@ func TestParseRefusesWhatIsNotASetting(t *testing.T) {
 func TestEveryDesignVariableHasAFlag(t *testing.T) {
 	t.Parallel()
 	design := []string{"PORT", "SPA_PORT", "PUBLIC_URL", "CORS_ORIGINS", "SESSION_STORE", "SESSION_SECRET",
-		"SESSION_TTL", "SESSION_CHECK_INTERVAL", "COOKIE_SECURE", "COOKIE_SAMESITE", "LOG_LEVEL"}
+		"SESSION_TTL", "SESSION_CHECK_INTERVAL", "COOKIE_SECURE", "COOKIE_SAMESITE", "TRUSTED_PROXIES", "LOG_LEVEL"}
 	var usage bytes.Buffer
 	_, err := parse([]string{"-h"}, env(), &usage)
 	if !errors.Is(err, flag.ErrHelp) {
