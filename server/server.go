@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
 
 	"github.com/tandem-go/tandem/server/realtime"
 	"github.com/tandem-go/tandem/server/sessionio"
@@ -98,6 +100,7 @@ func (s *Server) build(keys [][]byte) error {
 	opts.SetServeClient(false)
 	opts.SetPath(shared.SocketPath)
 	opts.SetMaxHttpBufferSize(r.MaxSocketPayload)
+	opts.SetPerMessageDeflate(uncompressed)
 	socketHandler := sessions.Attach(s.io, opts)
 	hub := realtime.New(s.io, sessions, s.log)
 
@@ -132,7 +135,7 @@ func (s *Server) build(keys [][]byte) error {
 	}); err != nil {
 		return configErr("CORS_ORIGINS", "%v", err)
 	}
-	e.Any(shared.SocketPath+"*", echo.WrapHandler(socketHandler))
+	e.Any(shared.SocketPath+"*", echo.WrapHandler(websocketUpgrades(socketHandler)))
 
 	page, err := s.pageHandler("")
 	if err != nil {
@@ -143,6 +146,18 @@ func (s *Server) build(keys [][]byte) error {
 	s.echo = e
 	return nil
 }
+
+// uncompressed negotiates WebSocket compression but compresses no message
+// (none reaches a threshold this high). What it buys: zishang520/socket.io
+// v3.0.6 sends a room broadcast to each WebSocket recipient through a new
+// gorilla PreparedMessage when compression is off (about 12 KB and 25
+// allocations per delivery, for a frame used once); with compression set,
+// it writes each frame through the connection's own buffered writer
+// instead (measured in e2e/BENCHMARKS.md). What else it changes: the
+// engine's upgrader would accept permessage-deflate, and gorilla/websocket
+// v1.5.3 applies the read limit before inflating, so websocketUpgrades
+// removes the client's offer: no connection is ever compressed.
+var uncompressed = &types.PerMessageDeflate{Threshold: math.MaxInt32}
 
 // pageHandler serves the go-app page calling apiOrigin ("" for its own).
 // A missing build is not fatal: the API works without the page, which

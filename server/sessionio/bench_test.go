@@ -3,6 +3,7 @@ package sessionio_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
 
 	"github.com/tandem-go/tandem/internal/bench"
 	"github.com/tandem-go/tandem/internal/tandemtest"
@@ -29,7 +31,7 @@ type benchServer struct {
 	handles chan *sessionio.Session
 }
 
-func newBenchServer(tb testing.TB) *benchServer {
+func newBenchServer(tb testing.TB, opts *socket.ServerOptions) *benchServer {
 	tb.Helper()
 	st := memory.New()
 	m, err := sessionio.New(sessionio.Config{
@@ -43,7 +45,7 @@ func newBenchServer(tb testing.TB) *benchServer {
 	bs := &benchServer{m: m, st: st, handles: make(chan *sessionio.Session, 1024)}
 	io := socket.NewServer(nil, nil)
 	e := echo.New()
-	e.Any("/socket.io/*", echo.WrapHandler(m.Attach(io, nil)))
+	e.Any("/socket.io/*", echo.WrapHandler(m.Attach(io, opts)))
 	io.On("connection", func(args ...any) {
 		bs.handles <- sessionio.FromSocket(args[0].(*socket.Socket))
 	})
@@ -104,41 +106,55 @@ func (bs *benchServer) dial(tb testing.TB, cookie string, n int, onEvent func(st
 // and 100 WebSocket sockets, until every socket has received it: encode,
 // per-recipient write, and the receiving client's read (the client runs in
 // this process, so its CPU and allocations are part of the figures).
+//
+// "deflate=threshold" is tandem's setting (server.go: compression negotiated,
+// no message compressed), which takes the library's plain write path;
+// "deflate=off" is the library's default, a PreparedMessage per recipient.
 func BenchmarkRoomEmit(b *testing.B) {
-	for _, n := range []int{1, 10, 100} {
-		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
-			bs := newBenchServer(b)
-			var remaining atomic.Int64
-			done := make(chan struct{}, 1)
-			h := bs.dial(b, bs.session(b), n, func(name string, _ []byte, _ time.Time) {
-				if name == "current count" && remaining.Add(-1) == 0 {
-					done <- struct{}{}
+	for _, deflate := range []string{"off", "threshold"} {
+		for _, n := range []int{1, 10, 100} {
+			b.Run(fmt.Sprintf("deflate=%s/sockets=%d", deflate, n), func(b *testing.B) {
+				opts := socket.DefaultServerOptions()
+				if deflate == "threshold" {
+					opts.SetPerMessageDeflate(&types.PerMessageDeflate{Threshold: math.MaxInt32})
 				}
+				benchRoomEmit(b, opts, n)
 			})
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				i++
-				remaining.Store(int64(n))
-				if err := h.Emit("current count", i); err != nil {
-					b.Fatal(err)
-				}
-				select {
-				case <-done:
-				case <-time.After(10 * time.Second):
-					b.Fatalf("emit %d: %d of %d sockets did not receive it", i, remaining.Load(), n)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
-		})
+		}
 	}
+}
+
+func benchRoomEmit(b *testing.B, opts *socket.ServerOptions, n int) {
+	bs := newBenchServer(b, opts)
+	var remaining atomic.Int64
+	done := make(chan struct{}, 1)
+	h := bs.dial(b, bs.session(b), n, func(name string, _ []byte, _ time.Time) {
+		if name == "current count" && remaining.Add(-1) == 0 {
+			done <- struct{}{}
+		}
+	})
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		remaining.Store(int64(n))
+		if err := h.Emit("current count", i); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			b.Fatalf("emit %d: %d of %d sockets did not receive it", i, remaining.Load(), n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
 }
 
 // BenchmarkReload measures the reload every incoming socket packet does
 // before its handler runs: a store read, and a decode when the session
 // changed since the handle last saw it.
 func BenchmarkReload(b *testing.B) {
-	bs := newBenchServer(b)
+	bs := newBenchServer(b, nil)
 	h := bs.dial(b, bs.session(b), 1, nil)
 	ctx := b.Context()
 	b.Run("unchanged", func(b *testing.B) {

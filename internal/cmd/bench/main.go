@@ -39,6 +39,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -93,6 +94,8 @@ func run(args []string) int {
 			}
 			cfg.OnConnected = func(ctx context.Context) {
 				save(ctx, child.Pprof+"/debug/pprof/heap?gc=1", filepath.Join(*profile, "heap.pprof"))
+				save(ctx, child.Pprof+"/debug/pprof/goroutine?debug=1", filepath.Join(*profile, "goroutine.txt"))
+				save(ctx, child.Pprof+"/debug/pprof/heap?debug=1", filepath.Join(*profile, "memstats.txt"))
 			}
 			secs := max(1, int(cfg.Duration.Seconds()))
 			cfg.OnLoad = func(ctx context.Context) {
@@ -223,9 +226,12 @@ func (c *child) stop() {
 func serve(args []string) int {
 	fs := flag.NewFlagSet("bench serve", flag.ContinueOnError)
 	storeKind := fs.String("store", "memory", "memory or bolt")
-	withPprof := fs.Bool("pprof", false, "also serve net/http/pprof on 127.0.0.1:0")
+	withPprof := fs.Bool("pprof", false, "also serve net/http/pprof on 127.0.0.1:0 (and sample every 4 KB allocated for the heap profile)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *withPprof {
+		runtime.MemProfileRate = 4096 // the default 512 KB is too coarse for bytes per socket
 	}
 	dir, err := os.MkdirTemp("", "tandem-bench-")
 	if err != nil {
