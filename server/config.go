@@ -78,8 +78,10 @@ type Config struct {
 	SessionCreateBurst int
 	SessionCreateRate  float64
 
-	// CookieSecure forces the cookie's Secure flag (COOKIE_SECURE);
-	// otherwise it is set on TLS requests.
+	// CookieSecure forces the cookie's Secure flag (COOKIE_SECURE). It is
+	// also on when PublicURL is https (the server sits behind a TLS proxy
+	// and never sees TLS itself); otherwise it is set on TLS requests.
+	// A Secure cookie is named with the __Host- prefix (see cookieName).
 	CookieSecure bool
 	// CookieSameSite is "lax", "strict" or "none" (COOKIE_SAMESITE).
 	// Default "lax"; "none" requires CookieSecure.
@@ -127,6 +129,13 @@ type resolved struct {
 	origins  []string // CORS_ORIGINS, normalized
 	public   string   // PUBLIC_URL's origin
 	client   *web.ClientAddr
+	// cookieName is the session cookie's name: __Host-tandem.sid when the
+	// cookie is always Secure. Browsers accept a __Host- cookie only if it
+	// is Secure, has Path=/ and no Domain, so a sibling subdomain (or a
+	// plain-http page of the same host) cannot set one that shadows ours:
+	// without the prefix, the first cookie with a valid signature wins and
+	// such a cookie could be tossed in ahead of it.
+	cookieName string
 }
 
 func (cfg Config) resolve() (*resolved, error) {
@@ -205,6 +214,13 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.SessionCreateRate < 0 {
 		return nil, configErr("SESSION_CREATE_RATE", "%v must be positive", r.SessionCreateRate)
 	}
+	if strings.HasPrefix(r.public, "https://") {
+		r.CookieSecure = true
+	}
+	r.cookieName = sessionio.DefaultCookieName
+	if r.CookieSecure {
+		r.cookieName = "__Host-" + sessionio.DefaultCookieName
+	}
 	switch strings.ToLower(r.CookieSameSite) {
 	case "", "lax":
 		r.sameSite = http.SameSiteLaxMode
@@ -212,7 +228,7 @@ func (cfg Config) resolve() (*resolved, error) {
 		r.sameSite = http.SameSiteStrictMode
 	case "none":
 		if !r.CookieSecure {
-			return nil, configErr("COOKIE_SAMESITE", "none requires Secure cookies; set COOKIE_SECURE=true (and serve over HTTPS)")
+			return nil, configErr("COOKIE_SAMESITE", "none requires Secure cookies; set COOKIE_SECURE=true or an https PUBLIC_URL (and serve over HTTPS)")
 		}
 		r.sameSite = http.SameSiteNoneMode
 	default:

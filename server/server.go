@@ -81,6 +81,7 @@ func (s *Server) build(keys [][]byte) error {
 		Store:          s.store,
 		Keys:           keys,
 		TTL:            r.SessionTTL,
+		CookieName:     r.cookieName,
 		CookieSecure:   r.CookieSecure,
 		CookieSameSite: r.sameSite,
 		AllowedOrigins: origins,
