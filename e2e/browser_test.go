@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -182,15 +183,36 @@ func (t *tab) dumpLog() {
 	}
 }
 
-// open navigates to url and waits until the page runs: its count shows a
-// number, which only the WebAssembly app writes (go-app's prerendered
-// HTML shows "–").
+// open navigates to url and waits until the page runs and shows a count.
 func (t *tab) open(url string) {
 	t.tb.Helper()
 	if err := t.run(loadTimeout, chromedp.Navigate(url)); err != nil {
 		t.tb.Fatalf("%s: navigate to %s: %v", t.name, url, err)
 	}
+	t.waitRunning()
 	t.waitMatch("count", countPattern, loadTimeout)
+}
+
+// runningJS is true once the WebAssembly app renders the page: the
+// server's pre-rendered page (which may show a count already) says
+// data-rendered="server".
+const runningJS = `document.querySelector('.page[data-rendered="browser"]') !== null`
+
+// waitRunning waits until the WebAssembly app runs the page.
+func (t *tab) waitRunning() {
+	t.tb.Helper()
+	ctx, cancel := context.WithTimeout(t.ctx, loadTimeout)
+	defer cancel()
+	for {
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](runningJS)); err == nil && ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.tb.Fatalf("%s: the WebAssembly app did not start within %v\n%s", t.name, loadTimeout, t.state())
+		case <-time.After(pollEvery):
+		}
+	}
 }
 
 var countPattern = regexp.MustCompile(`^\d+$`)
@@ -263,6 +285,12 @@ func (t *tab) waitMatch(testid string, re *regexp.Regexp, timeout time.Duration)
 func (t *tab) waitContains(testid, sub string) string {
 	t.tb.Helper()
 	return t.waitFor(testid, waitTimeout, fmt.Sprintf("text containing %q", sub), func(s string) bool { return strings.Contains(s, sub) })
+}
+
+// waitMatchAny waits until data-testid shows one of want.
+func (t *tab) waitMatchAny(testid string, want ...string) string {
+	t.tb.Helper()
+	return t.waitFor(testid, waitTimeout, fmt.Sprintf("one of %q", want), func(s string) bool { return slices.Contains(want, s) })
 }
 
 // waitFor polls the text of data-testid until ok accepts it, and fails the

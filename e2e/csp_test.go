@@ -108,6 +108,7 @@ func TestPageWorksUnderItsCSP(t *testing.T) {
 			if err := tb.run(loadTimeout, chromedp.Reload()); err != nil {
 				t.Fatal(err)
 			}
+			tb.waitRunning()
 			tb.waitText("status", "connected")
 			tb.waitText("count", strconv.Itoa(count))
 			if !eval[bool](tb, `navigator.serviceWorker.controller !== null`) {

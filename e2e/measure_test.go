@@ -85,6 +85,7 @@ func TestTimeToFirstCount(t *testing.T) {
 		if err := tb.run(loadTimeout, nav); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
+		tb.waitRunning()
 		tb.waitMatch("count", countPattern, loadTimeout)
 		l := eval[load](tb, loadJS)
 		t.Logf("%-12s first count after %4.0f ms (DOMContentLoaded %4.0f ms); app.wasm: %d bytes transferred, body %d bytes encoded, %d decoded, from a cache: %v (service worker: %v)",

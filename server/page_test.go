@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +124,79 @@ func TestPageRendersNoRequestText(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+var countInPage = regexp.MustCompile(`<div[^>]*data-testid="count"[^>]*>([^<]*)</div>`)
+
+// shownCount is the text of the page's count element.
+func shownCount(tb testing.TB, page string) string {
+	tb.Helper()
+	m := countInPage.FindStringSubmatch(page)
+	if m == nil {
+		tb.Fatalf("no count element in the page: %.300q", page)
+	}
+	return m[1]
+}
+
+// TestFirstHTMLShowsTheSessionCount: on PORT the page's first HTML shows
+// the count of the request's session, read only: a request without a
+// session is shown 0 (what its first GET /session will answer) and gets no
+// cookie, and the SPA_PORT page never reads the session (issue 9, item 3).
+func TestFirstHTMLShowsTheSessionCount(t *testing.T) {
+	srv := pageServer(t)
+	get := func(base, cookie string) (string, http.Header) {
+		t.Helper()
+		hdr := http.Header{}
+		if cookie != "" {
+			hdr.Set("Cookie", cookie)
+		}
+		status, body, h := secDo(t, http.MethodGet, base+"/a/client/route", hdr)
+		if status != http.StatusOK {
+			t.Fatalf("GET %s/a/client/route = %d", base, status)
+		}
+		if sc := h.Values("Set-Cookie"); len(sc) != 0 {
+			t.Errorf("GET %s/a/client/route set a cookie: %q", base, sc)
+		}
+		return body, h
+	}
+
+	page, h := get(srv.URL(), "")
+	if got := shownCount(t, page); got != "0" {
+		t.Errorf("without a session the page shows %q, want 0", got)
+	}
+	if !slices.Contains(h.Values("Vary"), "Cookie") {
+		t.Errorf("Vary = %q, want Cookie among them", h.Values("Vary"))
+	}
+
+	c := tandemtest.NewClient(t, srv.URL())
+	for range 3 {
+		c.Incr()
+	}
+	cookie := c.Cookie()
+	page, h = get(srv.URL(), cookie)
+	if got := shownCount(t, page); got != "3" {
+		t.Errorf("with a session at 3 the page shows %q", got)
+	}
+	if h.Get("ETag") != "" {
+		t.Errorf("the page with a count has the ETag %q: a 304 would show an old count", h.Get("ETag"))
+	}
+	c.Incr()
+	if page, _ = get(srv.URL(), cookie); shownCount(t, page) != "4" {
+		t.Errorf("after one more increment the page shows %q, want 4", shownCount(t, page))
+	}
+
+	// A forged cookie is no session: 0, and no cookie.
+	page, _ = get(srv.URL(), cookie[:len(cookie)-4]+"AAAA")
+	if got := shownCount(t, page); got != "0" {
+		t.Errorf("with a forged cookie the page shows %q, want 0", got)
+	}
+	// The SPA_PORT page never reads the session.
+	page, _ = get(srv.SPAURL(), cookie)
+	if got := shownCount(t, page); got != "–" {
+		t.Errorf("the SPA_PORT page shows %q, want –", got)
+	}
+	if n := c.Incr(); n != 5 {
+		t.Errorf("the session's count is %d after the page loads, want 5", n)
 	}
 }

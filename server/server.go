@@ -23,6 +23,7 @@ import (
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 
+	"github.com/tandem-go/tandem/server/counter"
 	"github.com/tandem-go/tandem/server/realtime"
 	"github.com/tandem-go/tandem/server/sessionio"
 	"github.com/tandem-go/tandem/server/store"
@@ -138,7 +139,7 @@ func (s *Server) build(keys [][]byte) error {
 	}
 	e.Any(shared.SocketPath+"*", echo.WrapHandler(websocketUpgrades(socketHandler)))
 
-	page, err := s.pageHandler("")
+	page, err := s.pageHandler("", s.firstCount)
 	if err != nil {
 		return err
 	}
@@ -160,11 +161,12 @@ func (s *Server) build(keys [][]byte) error {
 // removes the client's offer: no connection is ever compressed.
 var uncompressed = &types.PerMessageDeflate{Threshold: math.MaxInt32}
 
-// pageHandler serves the go-app page calling apiOrigin ("" for its own).
-// A missing build is not fatal: the API works without the page, which
-// answers 503 with the command that builds it.
-func (s *Server) pageHandler(apiOrigin string) (http.Handler, error) {
-	h, err := webclient.NewHandler(webclient.HandlerConfig{APIOrigin: apiOrigin, WebDir: s.cfg.WebDir, Logger: s.log})
+// pageHandler serves the go-app page calling apiOrigin ("" for its own),
+// showing the count that count reads (nil: none). A missing build is not
+// fatal: the API works without the page, which answers 503 with the
+// command that builds it.
+func (s *Server) pageHandler(apiOrigin string, count func(*http.Request) (int, bool)) (http.Handler, error) {
+	h, err := webclient.NewHandler(webclient.HandlerConfig{APIOrigin: apiOrigin, WebDir: s.cfg.WebDir, Logger: s.log, Count: count})
 	if errors.Is(err, webclient.ErrNotBuilt) {
 		s.log.Warn("the page is not built; serving the API only", "err", err)
 		msg := err.Error()
@@ -178,6 +180,24 @@ func (s *Server) pageHandler(apiOrigin string) (http.Handler, error) {
 		return nil, configErr("WEB_DIR", "%v", err)
 	}
 	return h, nil
+}
+
+// firstCountWait bounds the store read of the page's first count: a slow
+// store delays the page by at most this, and the app reads the count then.
+const firstCountWait = 500 * time.Millisecond
+
+// firstCount reads the count of r's session for the page's first HTML. It
+// only loads, and sets no cookie: a request without a valid session is
+// shown 0, the count of the session that the page's GET /session will
+// create; a store error shows no count (the app reports it).
+func (s *Server) firstCount(r *http.Request) (int, bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), firstCountWait)
+	defer cancel()
+	sess, err := s.sessions.New(r.WithContext(ctx), s.sessions.CookieName())
+	if err != nil {
+		return 0, false
+	}
+	return counter.Count(sess.Values), true
 }
 
 // Handler is the API's HTTP handler (what Start serves on Addr).
@@ -201,7 +221,7 @@ func (s *Server) Start() error {
 		if api == "" {
 			api = s.URL()
 		}
-		page, err := s.pageHandler(api)
+		page, err := s.pageHandler(api, nil)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,8 @@ package webclient
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
@@ -17,6 +19,7 @@ const (
 	actionIncrSocket   = "tandem/incr-socket"
 	actionLogout       = "tandem/logout"
 	actionDismissError = "tandem/dismiss-error"
+	actionNewSession   = "tandem/new-session"
 )
 
 // requestTimeout bounds every request and ack of the page.
@@ -24,6 +27,7 @@ const requestTimeout = 10 * time.Second
 
 // Where a count came from, shown under it.
 const (
+	sourcePage    = "from this page's first HTML"
 	sourceSession = "from GET " + shared.RouteSession
 	sourceIncr    = "from POST " + shared.RouteIncr
 	sourceAck     = "from the " + shared.EventIncr + " ack"
@@ -68,11 +72,51 @@ func newCounterPage() app.Composer {
 	return &counterPage{status: statusConnecting, transport: "polling"}
 }
 
+// prerenderCount is the query parameter of the URL from which the page's
+// handler has go-app pre-render the page: the session's count, the only
+// thing of the request that reaches the rendering, as a number the handler
+// formatted itself.
+const prerenderCount = "count"
+
+// OnPreRender runs on the server only: the first HTML shows the session's
+// count when the handler knows it.
+func (p *counterPage) OnPreRender(ctx app.Context) {
+	if n, err := strconv.Atoi(ctx.Page().URL().Query().Get(prerenderCount)); err == nil && n >= 0 {
+		p.count.snapshot(n, sourcePage)
+	}
+}
+
+// OnInit runs before the first render. In the browser, the pre-rendered
+// page is still in the document then: its count becomes the component's,
+// so that the WebAssembly's first render is the page already on screen,
+// and replacing one with the other changes nothing a person can see.
+func (p *counterPage) OnInit() {
+	if !app.IsClient {
+		return
+	}
+	if n, ok := shownCount(app.Window().Get("document").Call("querySelector", `[data-testid="count"]`)); ok {
+		p.count.snapshot(n, sourcePage)
+	}
+}
+
+// shownCount reads the count an element shows, if it shows one.
+func shownCount(el app.Value) (int, bool) {
+	if el == nil || !el.Truthy() {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(el.Get("textContent").String()))
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
 func (p *counterPage) OnMount(ctx app.Context) {
 	ctx.Handle(actionIncr, func(ctx app.Context, _ app.Action) { p.incr(ctx) })
 	ctx.Handle(actionIncrSocket, func(ctx app.Context, _ app.Action) { p.incrSocket(ctx) })
 	ctx.Handle(actionLogout, func(ctx app.Context, _ app.Action) { p.logout(ctx) })
 	ctx.Handle(actionDismissError, func(ctx app.Context, _ app.Action) { p.failure, p.detail, p.socketErr = "", "", "" })
+	ctx.Handle(actionNewSession, func(ctx app.Context, _ app.Action) { p.newSession(ctx) })
 
 	p.apiOrigin = app.Getenv(EnvAPIOrigin)
 	base := p.apiOrigin
@@ -230,7 +274,29 @@ func (p *counterPage) incrSocket(ctx app.Context) {
 		})
 		return
 	}
+	if !p.sock.Connected() {
+		// Emitting now would wait for a connection that may not come: say
+		// so at once instead.
+		p.failure, p.detail = failIncrSocket, notConnected(p.status)
+		return
+	}
 	p.emitIncr(ctx)
+}
+
+// notConnected says why an increment over the socket was not sent.
+func notConnected(s connStatus) string {
+	return "the live connection is " + string(s) + ", not connected: try again once it is, or use +1 over HTTP"
+}
+
+// newSession starts a session for a tab that was logged out: GET /session
+// creates it, then the socket joins it.
+func (p *counterPage) newSession(ctx app.Context) {
+	p.loadCount(ctx, func(ctx app.Context) {
+		if p.failure == failLoad {
+			return
+		}
+		p.redial()
+	})
 }
 
 // emitIncr emits incr; while the socket connects the client buffers it.
@@ -339,7 +405,7 @@ func (p *counterPage) Render() app.UI {
 	if api == "" {
 		api = "this page's origin"
 	}
-	return app.Div().Class("page").Body(
+	return app.Div().Class("page").DataSet("rendered", renderedBy()).Body(
 		app.Header().Class("masthead").Body(
 			app.Img().Class("logo").Src("/web/icon.svg").Alt("").Width(44).Height(44),
 			app.Div().Body(
@@ -350,6 +416,7 @@ func (p *counterPage) Render() app.UI {
 		app.Main().Class("card").Body(
 			newStatusBar(p.status, p.transport),
 			newCountView(p.count),
+			app.If(p.status == statusLoggedOut, newSessionOffer),
 			newControls(),
 			newErrorBanner(p.failure, p.detail, p.socketErr),
 		),
@@ -358,4 +425,13 @@ func (p *counterPage) Render() app.UI {
 			app.P().Body(app.Text("API "), app.Code().Text(api)),
 		),
 	)
+}
+
+// renderedBy says, in the page's data-rendered attribute, whether the
+// server pre-rendered it or the WebAssembly app runs it.
+func renderedBy() string {
+	if app.IsClient {
+		return "browser"
+	}
+	return "server"
 }

@@ -64,6 +64,14 @@ type HandlerConfig struct {
 	// Logger receives notes such as a stale pre-compressed copy. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
+
+	// Count, when set, reads the count of the request's session, so that
+	// the page's first HTML shows it before the WebAssembly runs; ok is
+	// false when the request has no session (or it cannot be read in
+	// time). It must only read: never create a session, never set a
+	// cookie. Only the listener whose page is same-origin with the API
+	// sets it.
+	Count func(r *http.Request) (count int, ok bool)
 }
 
 // handler serves the page (go-app), its generated scripts and the assets.
@@ -71,6 +79,7 @@ type handler struct {
 	assets map[string]*asset
 	page   *app.Handler
 	csp    string
+	count  func(*http.Request) (int, bool)
 }
 
 // contentSecurityPolicy allows what the page uses and nothing else: its own
@@ -176,7 +185,7 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 	if origin != "" {
 		page.Preconnect = []string{origin}
 	}
-	return &handler{assets: assets, page: page, csp: contentSecurityPolicy(origin)}, nil
+	return &handler{assets: assets, page: page, csp: contentSecurityPolicy(origin), count: cfg.Count}, nil
 }
 
 // goAppPaths are the paths the go-app handler generates.
@@ -209,8 +218,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case goAppPaths[p]:
 		h.page.ServeHTTP(w, fixedRequest(r, p))
 	case !strings.Contains(p, "."):
-		// Every client route shows the same page, rendered from "/".
-		h.page.ServeHTTP(w, fixedRequest(r, "/"))
+		h.servePage(w, r)
 	default:
 		// go-app would answer /robots.txt and friends by requesting
 		// /web/robots.txt from the Host the client named: not here.
@@ -239,6 +247,42 @@ func fixedRequest(r *http.Request, p string) *http.Request {
 		f.Header.Set("If-None-Match", etag)
 	}
 	return f.WithContext(r.Context())
+}
+
+// servePage answers the page. Every client route shows the same page,
+// rendered from "/"; on the listener that knows the session, with its
+// count (see counterPage.OnPreRender), which only this handler can tell
+// go-app: it pre-renders with the URL alone.
+func (h *handler) servePage(w http.ResponseWriter, r *http.Request) {
+	f := fixedRequest(r, "/")
+	if h.count == nil {
+		h.page.ServeHTTP(w, f)
+		return
+	}
+	w.Header().Add("Vary", "Cookie")
+	n, ok := h.count(r)
+	if !ok {
+		h.page.ServeHTTP(w, f)
+		return
+	}
+	f.URL.RawQuery = url.Values{prerenderCount: {strconv.Itoa(n)}}.Encode()
+	// go-app's ETag names the build, not the count: a 304 would show the
+	// count of an earlier visit.
+	f.Header.Del("If-None-Match")
+	h.page.ServeHTTP(dropETag{w}, f)
+}
+
+// dropETag removes the ETag header before the answer is written.
+type dropETag struct{ http.ResponseWriter }
+
+func (d dropETag) WriteHeader(code int) {
+	d.Header().Del("ETag")
+	d.ResponseWriter.WriteHeader(code)
+}
+
+func (d dropETag) Write(b []byte) (int, error) {
+	d.Header().Del("ETag")
+	return d.ResponseWriter.Write(b)
 }
 
 func (h *handler) serveAsset(w http.ResponseWriter, r *http.Request, name string) {
