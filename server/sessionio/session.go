@@ -63,6 +63,10 @@ func (s *Session) Reload(ctx context.Context) error {
 		}
 		return fmt.Errorf("sessionio: reload: %w", err)
 	}
+	if s.holds(rec.Version) {
+		s.m.touchIfDue(ctx, s.key, rec)
+		return nil
+	}
 	v, err := decodeValues(rec.Data)
 	if err != nil {
 		return err

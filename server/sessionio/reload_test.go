@@ -1,0 +1,57 @@
+package sessionio
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tandem-go/tandem/server/store"
+	"github.com/tandem-go/tandem/server/store/memory"
+)
+
+// garbling hands out the data of its records scrambled, version intact.
+type garbling struct{ store.Store }
+
+func (g garbling) Load(ctx context.Context, key string) (store.Record, error) {
+	rec, err := g.Store.Load(ctx, key)
+	rec.Data = []byte("not gob")
+	return rec, err
+}
+
+// A reload that finds the version the handle holds does not decode, and
+// one that finds a newer version does.
+func TestReloadDecodesOnlyANewVersion(t *testing.T) {
+	st := memory.New()
+	t.Cleanup(func() { _ = st.Close() })
+	m, err := New(Config{Store: garbling{st}, Keys: [][]byte{[]byte(strings.Repeat("k", 32))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	id := newID()
+	data, err := encodeValues(Values{"count": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Create(ctx, keyOf(id), data, DefaultTTL); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := st.Load(ctx, keyOf(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Session{m: m, id: id, key: keyOf(id)}
+	h.set(Values{"count": 1}, rec)
+	if err := h.Reload(ctx); err != nil {
+		t.Fatalf("Reload of the version the handle holds: %v (it decoded)", err)
+	}
+	if got := h.Get("count"); got != 1 {
+		t.Fatalf("count = %v, want 1", got)
+	}
+	if _, err := st.Update(ctx, keyOf(id), DefaultTTL, func(d []byte) ([]byte, error) { return d, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Reload(ctx); err == nil {
+		t.Fatal("Reload of a newer version did not decode it")
+	}
+}
