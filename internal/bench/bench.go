@@ -334,6 +334,12 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}()
 	connectMs := ms(time.Since(tc0))
 	r.log("%d/%d sockets connected in %.0f ms (%d failed)", connected.Load(), cfg.Sockets, connectMs, failed.Load())
+	for msg, n := range connectErrs {
+		r.log("%d sockets failed: %s", n, msg)
+		if strings.Contains(msg, "429") {
+			r.log("a 429 from tandem: lift MAX_CONNS_PER_CLIENT for load from one address")
+		}
+	}
 	if err := sleep(ctx, time.Second); err != nil {
 		return nil, err
 	}

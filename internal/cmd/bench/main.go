@@ -17,8 +17,9 @@
 // (cpu.pprof).
 //
 // All the load comes from one address, so a server started separately needs
-// SESSION_CREATE_BURST (at least sockets/per-session + a few) and
-// SESSION_CREATE_RATE lifted, or the set-up fails with 429.
+// SESSION_CREATE_BURST (at least sockets/per-session + a few),
+// SESSION_CREATE_RATE and MAX_CONNS_PER_CLIENT (at least sockets + 100)
+// lifted, or the set-up fails with 429.
 package main
 
 import (
@@ -69,6 +70,7 @@ func run(args []string) int {
 	fs.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 50, "sockets connecting at once")
 	store := fs.String("store", "memory", "store of the server it starts: memory or bolt")
 	profile := fs.String("profile", "", "directory for heap.pprof and cpu.pprof of the server it starts")
+	memRate := fs.Int("memprofilerate", 0, "with -profile: the server's runtime.MemProfileRate, e.g. 4096 for a finer heap profile (it costs CPU: not with a CPU profile you compare)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -80,7 +82,7 @@ func run(args []string) int {
 	defer stop()
 
 	if cfg.URL == "" {
-		child, err := startServer(ctx, *store, *profile != "")
+		child, err := startServer(ctx, *store, *profile != "", *memRate)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			return 1
@@ -160,14 +162,14 @@ type child struct {
 
 // startServer runs this program's serve mode and waits (at most 30 s) for
 // its address.
-func startServer(ctx context.Context, store string, withPprof bool) (*child, error) {
+func startServer(ctx context.Context, store string, withPprof bool, memRate int) (*child, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	args := []string{"serve", "-store", store}
 	if withPprof {
-		args = append(args, "-pprof")
+		args = append(args, "-pprof", "-memprofilerate", strconv.Itoa(memRate))
 	}
 	cmd := exec.Command(self, args...)
 	cmd.Stderr = os.Stderr
@@ -226,12 +228,13 @@ func (c *child) stop() {
 func serve(args []string) int {
 	fs := flag.NewFlagSet("bench serve", flag.ContinueOnError)
 	storeKind := fs.String("store", "memory", "memory or bolt")
-	withPprof := fs.Bool("pprof", false, "also serve net/http/pprof on 127.0.0.1:0 (and sample every 4 KB allocated for the heap profile)")
+	withPprof := fs.Bool("pprof", false, "also serve net/http/pprof on 127.0.0.1:0")
+	memRate := fs.Int("memprofilerate", 0, "runtime.MemProfileRate (0: Go's default)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *withPprof {
-		runtime.MemProfileRate = 4096 // the default 512 KB is too coarse for bytes per socket
+	if *memRate > 0 {
+		runtime.MemProfileRate = *memRate
 	}
 	dir, err := os.MkdirTemp("", "tandem-bench-")
 	if err != nil {
@@ -257,6 +260,7 @@ func serve(args []string) int {
 		SessionSecrets:     []string{hex.EncodeToString(key)},
 		SessionCreateBurst: 1_000_000, // all the load comes from one address
 		SessionCreateRate:  1_000_000,
+		MaxConnsPerClient:  1_000_000,
 		WebDir:             filepath.Join(dir, "no-page"), // the API only
 		Logger:             slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
