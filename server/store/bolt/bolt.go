@@ -37,6 +37,18 @@
 // would make it proportional to the expired ones but would double the cost
 // of every Update and Touch, which are far more frequent than sweeps.
 //
+// # A damaged file
+//
+// Open refuses a damaged file with an error that names it and the way out
+// (restore a backup, or move it away), so the server stops at start-up with
+// one line. bbolt v1.5.0 cannot be trusted to do that alone: with
+// NoFreelistSync, a read-write open rebuilds the freelist by walking every
+// page in a goroutine of its own, where a damaged page panics and kills the
+// process. So Open first opens the file read-only and reads it whole in
+// its own goroutine, turning bbolt's panics and memory faults into errors
+// (ErrDamaged). Damage met later, by a request or the sweeper, costs that
+// call an ErrDamaged, never the process.
+//
 // # Context
 //
 // Every method returns the context's error if it is already done. Once a
@@ -55,6 +67,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,22 +162,30 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout: opts.LockTimeout,
-		// Do not write the freelist on every commit; it is rebuilt by a
-		// scan at open instead. This is what etcd runs with: cheaper
-		// commits for a slower start.
-		NoFreelistSync: true,
-		FreelistType:   bbolt.FreelistMapType,
+	// A damaged page must be found here, in this goroutine, where it can
+	// be turned into an error: a read-write Open with NoFreelistSync
+	// rebuilds the freelist by scanning every page in a goroutine of
+	// bbolt's own (DB.freepages), where a damaged page panics and kills
+	// the process. tx.Check cannot help: it loads the freelist first, the
+	// same way. So the file is first opened read-only (no freelist scan)
+	// and walked whole.
+	if err := verify(path, opts.LockTimeout); err != nil {
+		return nil, err
+	}
+	var db *bbolt.DB
+	err := safely(func() (err error) {
+		db, err = bbolt.Open(path, 0o600, &bbolt.Options{
+			Timeout: opts.LockTimeout,
+			// Do not write the freelist on every commit; it is rebuilt by
+			// a scan at open instead. This is what etcd runs with: cheaper
+			// commits for a slower start.
+			NoFreelistSync: true,
+			FreelistType:   bbolt.FreelistMapType,
+		})
+		return err
 	})
-	switch {
-	case errors.Is(err, bbolt.ErrTimeout):
-		return nil, fmt.Errorf("bolt: open %s: file still locked by another process after %v (is another server using it?): %w",
-			path, opts.LockTimeout, err)
-	case errors.Is(err, bbolt.ErrInvalid), errors.Is(err, bbolt.ErrVersionMismatch), errors.Is(err, bbolt.ErrChecksum):
-		return nil, fmt.Errorf("bolt: open %s: not a bbolt database, or a damaged one: %w", path, err)
-	case err != nil:
-		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	if err != nil {
+		return nil, openError(path, opts.LockTimeout, err)
 	}
 	db.MaxBatchDelay = opts.MaxBatchDelay
 
@@ -190,6 +211,102 @@ func Open(path string, opts Options) (*Store, error) {
 		go s.sweepLoop()
 	}
 	return s, nil
+}
+
+// ErrDamaged is wrapped by the errors of a store whose file is damaged: at
+// Open (the server then refuses to start) or, for damage that appears while
+// it runs, by the call that met it.
+var ErrDamaged = errors.New("bolt: the database file is damaged")
+
+func openError(path string, lockTimeout time.Duration, err error) error {
+	switch {
+	case errors.Is(err, bbolt.ErrTimeout):
+		return fmt.Errorf("bolt: open %s: file still locked by another process after %v (is another server using it?): %w",
+			path, lockTimeout, err)
+	case errors.Is(err, ErrDamaged):
+		return fmt.Errorf("bolt: open %s: %w; restore it from a backup, or move it away to start with no sessions", path, err)
+	case errors.Is(err, bbolt.ErrInvalid), errors.Is(err, bbolt.ErrVersionMismatch), errors.Is(err, bbolt.ErrChecksum):
+		return fmt.Errorf("bolt: open %s: not a bbolt database, or a damaged one (%w); restore it from a backup, or move it away to start with no sessions", path, err)
+	default:
+		return fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+}
+
+// verify opens an existing, non-empty file read-only and reads every
+// bucket, key and value in it, so that a damaged page is met here. It
+// returns nil for a file that does not exist yet or is empty (a new
+// database).
+func verify(path string, lockTimeout time.Duration) error {
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		return nil // a new database; Open reports what else may be wrong
+	}
+	var db *bbolt.DB
+	err := safely(func() (err error) {
+		db, err = bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: lockTimeout})
+		return err
+	})
+	if err != nil {
+		return openError(path, lockTimeout, err)
+	}
+	defer db.Close()
+	err = safely(func() error {
+		return db.View(func(tx *bbolt.Tx) error {
+			return tx.ForEach(func(name []byte, b *bbolt.Bucket) error { return walk(b) })
+		})
+	})
+	if err != nil {
+		return openError(path, lockTimeout, err)
+	}
+	return nil
+}
+
+// walk reads every key and value of b and its nested buckets, checking that
+// keys are in order: every branch, leaf and overflow page is read.
+func walk(b *bbolt.Bucket) error {
+	c := b.Cursor()
+	var prev []byte
+	var sum byte
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if prev != nil && bytes.Compare(prev, k) >= 0 {
+			return fmt.Errorf("%w: keys out of order", ErrDamaged)
+		}
+		prev = k
+		if v == nil {
+			child := b.Bucket(k)
+			if child == nil {
+				return fmt.Errorf("%w: a nested bucket cannot be read", ErrDamaged)
+			}
+			if err := walk(child); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, x := range v {
+			sum ^= x
+		}
+	}
+	_ = sum
+	return nil
+}
+
+// safely runs fn, turning a panic (bbolt asserts on a damaged page) or a
+// memory fault (a page number that points outside the mapped file) into
+// an ErrDamaged error: in a request, a socket handler or the sweeper, a
+// damaged file must cost that call, not the process.
+func safely(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrDamaged, r)
+		}
+	}()
+	return fn()
+}
+
+// safely runs a bbolt transaction method (View, Update, Batch) through
+// safely.
+func (s *Store) safely(txn func(func(*bbolt.Tx) error) error, fn func(*bbolt.Tx) error) error {
+	return safely(func() error { return txn(fn) })
 }
 
 // Path returns the file the store was opened on.
@@ -226,7 +343,7 @@ func (s *Store) Create(ctx context.Context, key string, data []byte, ttl time.Du
 	}
 	k := []byte(key)
 	var exists bool
-	err := s.db.Batch(func(tx *bbolt.Tx) error {
+	err := s.safely(s.db.Batch, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketName)
 		now := time.Now()
 		if r, ok := decode(b.Get(k)); ok && r.live(now) {
@@ -252,7 +369,7 @@ func (s *Store) Load(ctx context.Context, key string) (store.Record, error) {
 	}
 	var rec store.Record
 	found := false
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.safely(s.db.View, func(tx *bbolt.Tx) error {
 		r, ok := decode(tx.Bucket(bucketName).Get([]byte(key)))
 		if !ok || !r.live(time.Now()) {
 			return nil
@@ -291,7 +408,7 @@ func (s *Store) Update(ctx context.Context, key string, ttl time.Duration, fn st
 		found bool
 		fnErr error
 	)
-	err := s.db.Batch(func(tx *bbolt.Tx) error {
+	err := s.safely(s.db.Batch, func(tx *bbolt.Tx) error {
 		rec, found, fnErr = store.Record{}, false, nil
 		b := tx.Bucket(bucketName)
 		v := b.Get(k)
@@ -341,7 +458,7 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	}
 	k := []byte(key)
 	var found bool
-	err := s.db.Batch(func(tx *bbolt.Tx) error {
+	err := s.safely(s.db.Batch, func(tx *bbolt.Tx) error {
 		found = false
 		b := tx.Bucket(bucketName)
 		v := b.Get(k)
@@ -370,7 +487,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.check(ctx, "delete", key); err != nil {
 		return err
 	}
-	err := s.db.Batch(func(tx *bbolt.Tx) error {
+	err := s.safely(s.db.Batch, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketName).Delete([]byte(key))
 	})
 	if err != nil {
@@ -388,7 +505,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.safely(s.db.View, func(tx *bbolt.Tx) error {
 		if tx.Bucket(bucketName) == nil {
 			return fmt.Errorf("bucket %q missing", bucketName)
 		}
@@ -428,7 +545,13 @@ func (s *Store) sweepLoop() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if _, err := s.sweep(); err != nil {
+			// The sweeper must never take the process down: what it meets
+			// in a damaged file is an error to log, like any other.
+			err := safely(func() error { _, err := s.sweep(); return err })
+			switch {
+			case errors.Is(err, ErrDamaged):
+				s.opts.Logger.Error("bolt: sweep expired sessions: the database file is damaged; restore it from a backup", "path", s.path, "err", err)
+			case err != nil:
 				s.opts.Logger.Warn("bolt: sweep expired sessions", "path", s.path, "err", err)
 			}
 		}
@@ -475,7 +598,7 @@ func (s *Store) scanDead(from []byte) (dead [][]byte, next []byte, err error) {
 	// The scan is bounded too, so a huge live bucket does not pin one read
 	// transaction (and the pages it sees) for long.
 	scanLimit := 10 * s.opts.SweepChunk
-	err = s.db.View(func(tx *bbolt.Tx) error {
+	err = s.safely(s.db.View, func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketName).Cursor()
 		now := time.Now()
 		k, v := c.First()
@@ -500,7 +623,7 @@ func (s *Store) scanDead(from []byte) (dead [][]byte, next []byte, err error) {
 // deleteDead deletes, in one write transaction, those of keys that are still
 // expired or corrupt: any of them may have been created again since the scan.
 func (s *Store) deleteDead(keys [][]byte) (removed int, err error) {
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.safely(s.db.Update, func(tx *bbolt.Tx) error {
 		removed = 0
 		b := tx.Bucket(bucketName)
 		now := time.Now()
