@@ -91,6 +91,7 @@ func (s *Server) build(keys [][]byte) error {
 		CreateRate:     r.SessionCreateRate,
 		ClientIP:       r.client.Of,
 		Logger:         s.log,
+		ErrorHandler:   web.SocketRefusal,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -103,7 +104,10 @@ func (s *Server) build(keys [][]byte) error {
 	opts.SetPath(shared.SocketPath)
 	opts.SetMaxHttpBufferSize(r.MaxSocketPayload)
 	opts.SetPerMessageDeflate(uncompressed)
-	socketHandler := sessions.Attach(s.io, opts)
+	socketHandler, err := sessions.Attach(s.io, opts)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
 	hub := realtime.New(s.io, sessions, s.log)
 
 	e := echo.New()
@@ -296,7 +300,9 @@ func (s *Server) Close(ctx context.Context) error {
 			errs []error
 			wg   sync.WaitGroup
 		)
-		_ = s.sessions.Close()
+		if err := s.sessions.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
 		for _, h := range []*http.Server{s.api, s.spa} {
 			if h == nil {
 				continue

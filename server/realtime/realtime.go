@@ -14,7 +14,6 @@ import (
 
 	"github.com/tandem-go/tandem/server/counter"
 	"github.com/tandem-go/tandem/server/sessionio"
-	"github.com/tandem-go/tandem/server/store"
 	"github.com/tandem-go/tandem/shared"
 )
 
@@ -38,8 +37,8 @@ func New(io *socket.Server, sessions *sessionio.Manager, log *slog.Logger) *Hub 
 }
 
 // CountChanged sends the new count to every socket of the session.
-func (h *Hub) CountChanged(sessionID string, count int) {
-	if err := h.sessions.Emit(sessionID, shared.EventCurrentCount, count); err != nil {
+func (h *Hub) CountChanged(sessionKey string, count int) {
+	if err := h.sessions.Emit(sessionKey, shared.EventCurrentCount, count); err != nil {
 		h.log.Error("realtime: emit current count", "err", err)
 	}
 }
@@ -47,17 +46,17 @@ func (h *Hub) CountChanged(sessionID string, count int) {
 // SessionEnded tells every socket of the session why, then disconnects them
 // all (on every node), cleanly, so the clients do not reconnect by
 // themselves into a new session.
-func (h *Hub) SessionEnded(sessionID string) {
-	if err := h.sessions.Emit(sessionID, shared.EventSessionEnded, shared.SessionEnded{Reason: shared.ReasonLogout}); err != nil {
+func (h *Hub) SessionEnded(sessionKey string) {
+	if err := h.sessions.Emit(sessionKey, shared.EventSessionEnded, shared.SessionEnded{Reason: shared.ReasonLogout}); err != nil {
 		h.log.Error("realtime: emit session ended", "err", err)
 	}
-	if err := h.sessions.Disconnect(sessionID); err != nil {
+	if err := h.sessions.Disconnect(sessionKey); err != nil {
 		h.log.Error("realtime: disconnect session", "err", err)
 	}
 }
 
 func (h *Hub) connected(s *socket.Socket) {
-	sess := sessionio.FromSocket(s)
+	sess := h.sessions.FromSocket(s)
 	if sess == nil {
 		h.log.Error("realtime: socket without a session; closing it")
 		s.Disconnect(true)
@@ -86,7 +85,7 @@ func (h *Hub) incr(sess *sessionio.Session, args []any) {
 	if err != nil {
 		msg := "session store unavailable"
 		switch {
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, sessionio.ErrSessionGone):
 			msg = "session ended"
 		case errors.Is(err, counter.ErrOverflow):
 			msg = "the count cannot grow any more"

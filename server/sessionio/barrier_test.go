@@ -21,7 +21,11 @@ func barrierServer(b *testing.B) (string, chan *socket.Socket) {
 		b.Fatal(err)
 	}
 	io := socket.NewServer(nil, nil)
-	srv := httptest.NewServer(m.Attach(io, nil))
+	h, err := m.Attach(io, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	conns := make(chan *socket.Socket, 1)
 	_ = io.On("connection", func(args ...any) {
 		select {

@@ -45,9 +45,13 @@ func newBenchServer(tb testing.TB, opts *socket.ServerOptions) *benchServer {
 	bs := &benchServer{m: m, st: st, handles: make(chan *sessionio.Session, 1024)}
 	io := socket.NewServer(nil, nil)
 	e := echo.New()
-	e.Any("/socket.io/*", echo.WrapHandler(m.Attach(io, opts)))
+	h, err := m.Attach(io, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.Any("/socket.io/*", echo.WrapHandler(h))
 	io.On("connection", func(args ...any) {
-		bs.handles <- sessionio.FromSocket(args[0].(*socket.Socket))
+		bs.handles <- m.FromSocket(args[0].(*socket.Socket))
 	})
 	e.POST("/incr", func(c echo.Context) error {
 		_, err := m.Update(c.Response(), c.Request(), func(v sessionio.Values) error {

@@ -39,10 +39,14 @@ func newBridge(t *testing.T, cfg sessionio.Config) *bridge {
 	b := &bridge{m: m, handles: make(chan *sessionio.Session, 16)}
 	io := socket.NewServer(nil, nil)
 	e := echo.New()
-	e.Any("/socket.io/*", echo.WrapHandler(m.Attach(io, nil)))
+	sh, err := m.Attach(io, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Any("/socket.io/*", echo.WrapHandler(sh))
 	io.On("connection", func(args ...any) {
 		s := args[0].(*socket.Socket)
-		h := sessionio.FromSocket(s)
+		h := m.FromSocket(s)
 		b.handles <- h
 		s.On("set", func(args ...any) {
 			v, _ := args[0].(string)

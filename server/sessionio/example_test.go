@@ -32,7 +32,7 @@ func Example() {
 	sio := socket.NewServer(nil, nil)
 	sio.On("connection", func(args ...any) {
 		s := args[0].(*socket.Socket)
-		sess := sessionio.FromSocket(s) // reloaded before every packet
+		sess := m.FromSocket(s) // reloaded before every packet
 		s.On("whoami", func(args ...any) {
 			if ack, ok := args[len(args)-1].(socket.Ack); ok {
 				ack([]any{sess.Get("visits")}, nil)
@@ -41,14 +41,18 @@ func Example() {
 	})
 
 	e := echo.New()
-	e.Any("/socket.io/*", echo.WrapHandler(m.Attach(sio, nil)))
+	sh, err := m.Attach(sio, nil)
+	if err != nil {
+		panic(err)
+	}
+	e.Any("/socket.io/*", echo.WrapHandler(sh))
 	e.POST("/visit", func(c echo.Context) error {
 		s, err := m.Update(c.Response(), c.Request(), func(v sessionio.Values) error {
 			n, _ := v["visits"].(int)
 			v["visits"] = n + 1
 			return nil
 		}, func(s *sessions.Session) {
-			_ = m.Emit(s.ID, "visits", s.Values["visits"]) // every tab, every node
+			_ = m.Emit(m.KeyOf(s), "visits", s.Values["visits"]) // every tab, every node
 		})
 		if err != nil {
 			return err

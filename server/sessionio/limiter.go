@@ -60,3 +60,12 @@ func remoteIP(r *http.Request) string {
 	}
 	return host
 }
+
+// retryAfter is the Retry-After, in seconds, of a refused creation: the time
+// one token takes to come back, rounded up.
+func (m *Manager) retryAfter() int {
+	if m.cfg.CreateRate <= 0 {
+		return 1
+	}
+	return int(1/m.cfg.CreateRate) + 1
+}

@@ -29,9 +29,45 @@ const (
 // MinKeyLen is the shortest signing key New accepts.
 const MinKeyLen = 32
 
-// ErrTooManySessions is returned when a client address has created more
-// sessions than Config.CreateBurst and Config.CreateRate allow.
-var ErrTooManySessions = errors.New("sessionio: too many new sessions from this address")
+// Errors a caller can test for with errors.Is.
+var (
+	// ErrSessionGone is returned when a session is not in the store any
+	// more: never created, deleted, expired, renewed, or holding data that
+	// cannot be read. It matches store.ErrNotFound too.
+	ErrSessionGone error = goneError{}
+	// ErrTooManySessions is returned when a client address has created more
+	// sessions than Config.CreateBurst and Config.CreateRate allow.
+	ErrTooManySessions = errors.New("sessionio: too many new sessions from this address")
+	// ErrForbiddenOrigin is the error of a socket request refused for its
+	// Origin (see Config.AllowedOrigins).
+	ErrForbiddenOrigin = errors.New("sessionio: origin not allowed")
+	// ErrStoreUnavailable wraps the store error of a socket handshake that
+	// could not read or create its session.
+	ErrStoreUnavailable = errors.New("sessionio: session store unavailable")
+	// ErrNotAttached is returned by the methods that need a Socket.IO server
+	// (Emit, Disconnect, Renew's socket moves) before Attach.
+	ErrNotAttached = errors.New("sessionio: no Socket.IO server attached")
+	// ErrAlreadyAttached is returned by a second Attach.
+	ErrAlreadyAttached = errors.New("sessionio: a Socket.IO server is already attached")
+	// ErrClosed is returned by Attach after Close or Shutdown.
+	ErrClosed = errors.New("sessionio: manager closed")
+)
+
+// goneError is ErrSessionGone: it also matches store.ErrNotFound, so code
+// written against the store keeps working.
+type goneError struct{}
+
+func (goneError) Error() string        { return "sessionio: session gone" }
+func (goneError) Is(target error) bool { return target == store.ErrNotFound }
+
+// gone returns ErrSessionGone for err when err is the store's not-found,
+// and err otherwise.
+func gone(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrSessionGone
+	}
+	return err
+}
 
 // Config configures a Manager. Zero values get the documented defaults.
 type Config struct {
@@ -81,6 +117,14 @@ type Config struct {
 	// Logger receives the manager's logs; session IDs never appear in them.
 	// Default slog.Default().
 	Logger *slog.Logger
+
+	// ErrorHandler writes the answer to a socket request the manager
+	// refuses: status 403 with ErrForbiddenOrigin, 429 with
+	// ErrTooManySessions (Retry-After is already set), 503 with an error
+	// wrapping ErrStoreUnavailable. Test err with errors.Is; its text may
+	// hold internal details, already logged, that clients should not see.
+	// Default: http.Error with the status text and a short reason.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, status int, err error)
 }
 
 // Manager shares sessions between HTTP handlers and Socket.IO sockets.
@@ -105,12 +149,16 @@ type Manager struct {
 
 	io atomic.Pointer[socket.Server]
 
-	mu   sync.Mutex
-	live map[string]*Session // by key: sessions with sockets on this node
+	mu       sync.Mutex
+	live     map[string]*Session // by key: sessions with sockets on this node
+	attached bool                // Attach has begun; guarded by mu
+	closed   bool                // Shutdown has begun; guarded by mu
+	checking bool                // the check loop was started; guarded by mu
 
-	closeOnce sync.Once
-	stop      chan struct{}
-	done      chan struct{}
+	sockets sync.Map // *socket.Socket -> *Session, for FromSocket
+
+	stop chan struct{} // closed by Shutdown
+	done chan struct{} // closed once the background work has ended
 }
 
 var _ sessions.Store = (*Manager)(nil)
@@ -158,6 +206,9 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.ErrorHandler == nil {
+		cfg.ErrorHandler = writeError
+	}
 	switch {
 	case cfg.TTL < 0:
 		return nil, fmt.Errorf("sessionio: TTL %v must be positive", cfg.TTL)
@@ -190,18 +241,31 @@ func (m *Manager) CookieName() string { return m.cfg.CookieName }
 // Ping reports whether the store answers.
 func (m *Manager) Ping(ctx context.Context) error { return m.cfg.Store.Ping(ctx) }
 
-// Close stops the periodic checks. It does not close the store or the
-// Socket.IO server, which belong to the caller.
-func (m *Manager) Close() error {
-	m.closeOnce.Do(func() {
+// Shutdown stops the manager's background work (the periodic checks) and
+// waits until it has ended or ctx is done, whichever comes first. It may be
+// called any number of times, from any goroutine; Attach fails after it.
+// HTTP requests and sockets keep being served: the store and the Socket.IO
+// server belong to the caller, who closes them after.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	if !m.closed {
+		m.closed = true
 		close(m.stop)
-		if m.io.Load() == nil {
+		if !m.checking {
 			close(m.done)
 		}
-	})
-	<-m.done
-	return nil
+	}
+	m.mu.Unlock()
+	select {
+	case <-m.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
+
+// Close is Shutdown without a deadline. It always returns nil.
+func (m *Manager) Close() error { return m.Shutdown(context.Background()) }
 
 // Get returns the request's session, cached for the rest of the request
 // (gorilla's registry). It implements sessions.Store.
@@ -223,17 +287,12 @@ func (m *Manager) New(r *http.Request, name string) (*sessions.Session, error) {
 		return s, nil
 	}
 	key := keyOf(id)
-	rec, err := m.cfg.Store.Load(r.Context(), key)
-	if errors.Is(err, store.ErrNotFound) {
+	v, rec, err := m.load(r.Context(), key)
+	if errors.Is(err, ErrSessionGone) {
 		return s, nil
 	}
 	if err != nil {
-		return s, fmt.Errorf("sessionio: load: %w", err)
-	}
-	v, err := decodeValues(rec.Data)
-	if err != nil {
-		m.log.Warn("sessionio: unreadable session treated as none", "session", logKey(key), "err", err)
-		return s, nil
+		return s, err
 	}
 	m.touchIfDue(r.Context(), key, rec)
 	m.refresh(key, v, rec)
@@ -267,7 +326,7 @@ func (m *Manager) Save(r *http.Request, w http.ResponseWriter, s *sessions.Sessi
 	}
 	if s.ID != "" {
 		_, err := m.update(ctx, keyOf(s.ID), replace, nil)
-		if !errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, ErrSessionGone) {
 			return err
 		}
 	}
@@ -312,7 +371,7 @@ func (m *Manager) Update(w http.ResponseWriter, r *http.Request, apply func(Valu
 			s.Values = v
 			return s, nil
 		}
-		if !errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, ErrSessionGone) {
 			return nil, err
 		}
 	}
@@ -330,26 +389,74 @@ func (m *Manager) Update(w http.ResponseWriter, r *http.Request, apply func(Valu
 	return s, nil
 }
 
-// Emit sends an event to every socket of the session with the given ID, on
-// every node sharing the Socket.IO adapter.
-func (m *Manager) Emit(id, event string, args ...any) error {
-	io := m.io.Load()
-	if io == nil {
-		return errors.New("sessionio: Emit before Attach")
+// KeyOf returns the key of a session obtained from Get, New or Update: the
+// name the session has outside its cookie (its store key, its Socket.IO room,
+// its log name), a hash of its ID that does not reveal it. It is "" for a
+// session that is not in the store yet.
+func (m *Manager) KeyOf(s *sessions.Session) string {
+	if s == nil || s.ID == "" {
+		return ""
 	}
-	return io.To(socket.Room(keyOf(id))).Emit(event, args...)
+	return keyOf(s.ID)
 }
 
-// Disconnect disconnects every socket of the session with the given ID, on
-// every node, with a server-side disconnect: clients see "io server
-// disconnect" and do not reconnect by themselves.
-func (m *Manager) Disconnect(id string) error {
+// Room is the Socket.IO room of the session with the given key: every socket
+// of the session is in it, on every node. Use it with io.In(room) for
+// FetchSockets and the like.
+func (m *Manager) Room(key string) socket.Room { return socket.Room(key) }
+
+// Emit sends an event to every socket of the session with the given key, on
+// every node sharing the Socket.IO adapter. It returns ErrNotAttached before
+// Attach.
+func (m *Manager) Emit(key, event string, args ...any) error {
 	io := m.io.Load()
 	if io == nil {
-		return errors.New("sessionio: Disconnect before Attach")
+		return ErrNotAttached
 	}
-	io.In(socket.Room(keyOf(id))).DisconnectSockets(false)
+	return io.To(m.Room(key)).Emit(event, args...)
+}
+
+// Disconnect disconnects every socket of the session with the given key, on
+// every node, with a server-side disconnect: clients see "io server
+// disconnect" and do not reconnect by themselves. It returns ErrNotAttached
+// before Attach.
+func (m *Manager) Disconnect(key string) error {
+	io := m.io.Load()
+	if io == nil {
+		return ErrNotAttached
+	}
+	io.In(m.Room(key)).DisconnectSockets(false)
 	return nil
+}
+
+// Sockets returns the sockets of the session with the given key that are
+// connected to this node. For every node, use
+// io.In(m.Room(key)).FetchSockets().
+func (m *Manager) Sockets(key string) []*socket.Socket {
+	m.mu.Lock()
+	h := m.live[key]
+	m.mu.Unlock()
+	if h == nil {
+		return nil
+	}
+	return h.socketList()
+}
+
+// Destroy ends the request's session: the record is deleted from the store
+// and the cookie expired on w. It returns the key the session had (for Emit
+// and Disconnect), or "" when the request had no session. Its sockets are
+// not disconnected: call Disconnect(key) for that, after telling them why.
+func (m *Manager) Destroy(w http.ResponseWriter, r *http.Request) (string, error) {
+	id, ok := m.idFromRequest(r)
+	key := ""
+	if ok {
+		key = keyOf(id)
+		if err := m.cfg.Store.Delete(r.Context(), key); err != nil {
+			return "", fmt.Errorf("sessionio: delete: %w", err) // the cookie stays: the session is still there
+		}
+	}
+	http.SetCookie(w, m.cookie(r, ""))
+	return key, nil
 }
 
 // update is the one atomic read-modify-write path, for HTTP and sockets.
@@ -360,21 +467,32 @@ func (m *Manager) update(ctx context.Context, key string, apply func(Values) err
 	}
 	defer unlock()
 	var out Values
+	var unreadable, own error
 	rec, err := m.cfg.Store.Update(ctx, key, m.cfg.TTL, func(data []byte) ([]byte, error) {
+		unreadable, own = nil, nil
 		v, err := decodeValues(data)
 		if err != nil {
+			unreadable = err
 			return nil, err
 		}
 		if err := apply(v); err != nil {
+			own = err
 			return nil, err
 		}
 		out = v
-		return encodeValues(v)
+		data, err = encodeValues(v)
+		own = err
+		return data, err
 	})
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
+	switch {
+	case err == nil:
+	case unreadable != nil:
+		return nil, m.dropUnreadable(ctx, key, unreadable)
+	case own != nil:
+		return nil, own // apply's error as it is, or an encoding error
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrSessionGone
+	default:
 		return nil, fmt.Errorf("sessionio: update: %w", err)
 	}
 	m.refresh(key, out, rec)
@@ -411,6 +529,35 @@ func (m *Manager) create(ctx context.Context, r *http.Request, apply func(Values
 		}
 		return id, v, nil
 	}
+}
+
+// load reads a session. A session that is missing or whose data cannot be
+// read is ErrSessionGone; an unreadable record is deleted, so that every
+// path treats it the same way.
+func (m *Manager) load(ctx context.Context, key string) (Values, store.Record, error) {
+	rec, err := m.cfg.Store.Load(ctx, key)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, rec, ErrSessionGone
+		}
+		return nil, rec, fmt.Errorf("sessionio: load: %w", err)
+	}
+	v, err := decodeValues(rec.Data)
+	if err != nil {
+		return nil, rec, m.dropUnreadable(ctx, key, err)
+	}
+	return v, rec, nil
+}
+
+// dropUnreadable deletes a record whose data cannot be decoded (written by
+// an incompatible version, or with a type not registered with gob) and
+// returns ErrSessionGone: such a session is no session.
+func (m *Manager) dropUnreadable(ctx context.Context, key string, cause error) error {
+	m.log.Warn("sessionio: unreadable session data; the session is treated as gone", "session", logKey(key), "err", cause)
+	if err := m.cfg.Store.Delete(ctx, key); err != nil {
+		m.log.Warn("sessionio: delete of an unreadable session failed", "session", logKey(key), "err", err)
+	}
+	return ErrSessionGone
 }
 
 // touchIfDue extends a session's life when a tenth of its TTL (at most a

@@ -40,8 +40,8 @@ func TestReloadDecodesOnlyANewVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &Session{m: m, id: id, key: keyOf(id)}
-	h.set(Values{"count": 1}, rec)
+	h := &Session{m: m, key: keyOf(id)}
+	h.set(keyOf(id), Values{"count": 1}, rec)
 	if err := h.Reload(ctx); err != nil {
 		t.Fatalf("Reload of the version the handle holds: %v (it decoded)", err)
 	}

@@ -17,20 +17,24 @@ import (
 // check all move it to the newest committed values, and it never moves
 // back to older ones. Its methods are safe for concurrent use.
 type Session struct {
-	m   *Manager
-	id  string
-	key string
+	m *Manager
 
 	mu      sync.RWMutex
+	key     string // changes when the session is renewed
 	values  Values
 	version uint64
 
 	sockets map[*socket.Socket]struct{} // guarded by m.mu
 }
 
-// Key names the session outside its cookie: its room and its log name. It
-// is a hash of the session ID, which it does not reveal.
-func (s *Session) Key() string { return s.key }
+// Key names the session outside its cookie: its store key, its room and its
+// log name. It is a hash of the session ID, which it does not reveal. It
+// changes when the session is renewed (Manager.Renew).
+func (s *Session) Key() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.key
+}
 
 // Get returns one value of the session.
 func (s *Session) Get(key any) any {
@@ -53,35 +57,36 @@ func (s *Session) Version() uint64 {
 	return s.version
 }
 
-// Reload reads the session from the store. It returns an error wrapping
-// store.ErrNotFound when the session is gone.
+// Reload reads the session from the store. It returns ErrSessionGone when
+// the session is gone or its data cannot be read.
 func (s *Session) Reload(ctx context.Context) error {
-	rec, err := s.m.cfg.Store.Load(ctx, s.key)
+	key := s.Key()
+	rec, err := s.m.cfg.Store.Load(ctx, key)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return err
+			return ErrSessionGone
 		}
 		return fmt.Errorf("sessionio: reload: %w", err)
 	}
-	if s.holds(rec.Version) {
-		s.m.touchIfDue(ctx, s.key, rec)
+	if s.holds(key, rec.Version) {
+		s.m.touchIfDue(ctx, key, rec)
 		return nil
 	}
 	v, err := decodeValues(rec.Data)
 	if err != nil {
-		return err
+		return s.m.dropUnreadable(ctx, key, err)
 	}
-	s.m.touchIfDue(ctx, s.key, rec)
-	s.set(v, rec)
+	s.m.touchIfDue(ctx, key, rec)
+	s.set(key, v, rec)
 	return nil
 }
 
 // Update changes the session atomically, as Manager.Update does for HTTP
-// requests, and returns the committed values. It returns an error wrapping
-// store.ErrNotFound when the session is gone; a socket cannot set a cookie,
-// so it never creates one.
+// requests, and returns the committed values. It returns ErrSessionGone
+// when the session is gone; a socket cannot set a cookie, so it never
+// creates one.
 func (s *Session) Update(ctx context.Context, apply func(Values) error, committed func(Values)) (Values, error) {
-	v, err := s.m.update(ctx, s.key, apply, committed)
+	v, err := s.m.update(ctx, s.Key(), apply, committed)
 	if err != nil {
 		return nil, err
 	}
@@ -90,21 +95,30 @@ func (s *Session) Update(ctx context.Context, apply func(Values) error, committe
 
 // Emit sends an event to every socket of the session, on every node.
 func (s *Session) Emit(event string, args ...any) error {
-	return s.m.Emit(s.id, event, args...)
+	return s.m.Emit(s.Key(), event, args...)
 }
 
 // Disconnect disconnects every socket of the session, on every node, with a
 // server-side disconnect.
 func (s *Session) Disconnect() error {
-	return s.m.Disconnect(s.id)
+	return s.m.Disconnect(s.Key())
 }
 
-func (s *Session) room() socket.Room { return socket.Room(s.key) }
+// Room is the session's Socket.IO room (see Manager.Room).
+func (s *Session) Room() socket.Room { return s.m.Room(s.Key()) }
 
-// set moves the handle to v if rec is newer than what it holds.
-func (s *Session) set(v Values, rec store.Record) {
+// Sockets returns the session's sockets connected to this node.
+func (s *Session) Sockets() []*socket.Socket { return s.socketList() }
+
+// set moves the handle to v if rec, read under key, is newer than what it
+// holds. A read of a key the handle no longer has (it was renewed) is
+// ignored.
+func (s *Session) set(key string, v Values, rec store.Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if key != s.key {
+		return
+	}
 	if rec.Version > s.version || s.values == nil {
 		s.values, s.version = v, rec.Version
 	}

@@ -2,11 +2,11 @@ package sessionio
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -27,20 +27,38 @@ type handshakeKey struct{}
 
 // Attach wires the Socket.IO server io to the manager and returns the HTTP
 // handler to mount at io's path (for Echo: e.Any("/socket.io/*",
-// echo.WrapHandler(h))). It must be called once, before the server serves.
+// echo.WrapHandler(h))). Call it once, before the server serves: a second
+// call returns ErrAlreadyAttached, a call after Close or Shutdown ErrClosed,
+// and neither changes io or opts.
 //
 // The handler refuses, with 403, every Engine.IO request (polling or
 // WebSocket, handshake or upgrade) whose Origin is neither the server's own
 // nor in Config.AllowedOrigins; it gives a handshake without a valid session
 // a new session and its cookie (429 when the client address has made too
-// many); it answers 503 when the store fails.
+// many); it answers 503 when the store fails. Config.ErrorHandler writes
+// those answers.
 //
 // On the main namespace every socket then gets its session (FromSocket),
 // joins the session's room, and reloads the session before each incoming
 // packet; every CheckInterval the sessions of all sockets are checked. opts
 // may be nil; Attach sets its Cors (credentials on, any origin that passed
 // the check above).
-func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) http.Handler {
+func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Handler, error) {
+	if io == nil {
+		return nil, errors.New("sessionio: Attach needs a Socket.IO server")
+	}
+	m.mu.Lock()
+	switch {
+	case m.closed:
+		m.mu.Unlock()
+		return nil, ErrClosed
+	case m.attached:
+		m.mu.Unlock()
+		return nil, ErrAlreadyAttached
+	}
+	m.attached = true
+	m.checking = m.cfg.CheckInterval > 0
+	m.mu.Unlock()
 	if opts == nil {
 		opts = socket.DefaultServerOptions()
 	}
@@ -51,33 +69,34 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) http.Han
 	engine := io.ServeHandler(opts)
 	io.Engine().Use(m.setCookie)
 	io.Use(m.Middleware)
-	if !m.io.CompareAndSwap(nil, io) {
-		panic("sessionio: Attach called twice")
+	m.io.Store(io)
+	if m.checking {
+		go m.checkLoop()
 	}
-	go m.checkLoop()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !m.origins.allows(r) {
 			m.log.Info("sessionio: socket refused: origin not allowed", "origin", r.Header.Get("Origin"))
-			writeError(w, http.StatusForbidden, "origin not allowed")
+			m.cfg.ErrorHandler(w, r, http.StatusForbidden, ErrForbiddenOrigin)
 			return
 		}
 		if r.Method == http.MethodGet && r.URL.Query().Get("sid") == "" {
 			hs, err := m.handshakeSession(r)
 			if err != nil {
-				status, msg := http.StatusServiceUnavailable, "session store unavailable"
+				status := http.StatusServiceUnavailable
 				if errors.Is(err, ErrTooManySessions) {
-					status, msg = http.StatusTooManyRequests, "too many new sessions from this address"
-					w.Header().Set("Retry-After", strconv.Itoa(int(1/m.cfg.CreateRate)+1))
+					status = http.StatusTooManyRequests
+					w.Header().Set("Retry-After", strconv.Itoa(m.retryAfter()))
 				} else {
 					m.log.Error("sessionio: handshake", "err", err)
+					err = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 				}
-				writeError(w, status, msg)
+				m.cfg.ErrorHandler(w, r, status, err)
 				return
 			}
 			r = r.WithContext(context.WithValue(r.Context(), handshakeKey{}, hs))
 		}
 		engine.ServeHTTP(w, r)
-	})
+	}), nil
 }
 
 // handshakeSession finds the live session named by r's cookie, or creates
@@ -85,12 +104,12 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) http.Han
 func (m *Manager) handshakeSession(r *http.Request) (*handshake, error) {
 	if id, ok := m.idFromRequest(r); ok {
 		key := keyOf(id)
-		rec, err := m.cfg.Store.Load(r.Context(), key)
+		_, rec, err := m.load(r.Context(), key)
 		if err == nil {
 			m.touchIfDue(r.Context(), key, rec)
 			return &handshake{id: id}, nil
 		}
-		if !errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, ErrSessionGone) {
 			return nil, err
 		}
 	}
@@ -123,7 +142,7 @@ func (m *Manager) Middleware(s *socket.Socket, next func(*socket.ExtendedError))
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 	defer cancel()
 	h, err := m.acquire(ctx, hs.id, s)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ErrSessionGone) {
 		// Gone between handshake and connect: close the connection, so the
 		// client reconnects and its handshake gets a new session.
 		s.Conn().Close(true)
@@ -134,7 +153,7 @@ func (m *Manager) Middleware(s *socket.Socket, next func(*socket.ExtendedError))
 		next(socket.NewExtendedError("session store unavailable", nil))
 		return
 	}
-	s.Join(h.room())
+	s.Join(h.Room())
 	s.Use(func(_ []any, next func(error)) {
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 		defer cancel()
@@ -158,20 +177,18 @@ func (m *Manager) Middleware(s *socket.Socket, next func(*socket.ExtendedError))
 // dropSocket closes a socket's connection after its session failed to
 // reload: gone (the client reconnects into a new session) or unreadable.
 func (m *Manager) dropSocket(s *socket.Socket, h *Session, err error) {
-	if errors.Is(err, store.ErrNotFound) {
-		m.log.Info("sessionio: session gone; closing its socket", "session", logKey(h.key))
+	if errors.Is(err, ErrSessionGone) {
+		m.log.Info("sessionio: session gone; closing its socket", "session", logKey(h.Key()))
 	} else {
-		m.log.Warn("sessionio: session reload failed; closing its socket", "session", logKey(h.key), "err", err)
+		m.log.Warn("sessionio: session reload failed; closing its socket", "session", logKey(h.Key()), "err", err)
 	}
 	s.Conn().Close(true)
 }
 
-var sockets sync.Map // *socket.Socket -> *Session
-
-// FromSocket returns the session of a socket connected through a Manager's
-// Middleware, or nil for any other socket.
-func FromSocket(s *socket.Socket) *Session {
-	h, _ := sockets.Load(s)
+// FromSocket returns the session of a socket connected through this
+// Manager's Middleware, or nil for any other socket.
+func (m *Manager) FromSocket(s *socket.Socket) *Session {
+	h, _ := m.sockets.Load(s)
 	sess, _ := h.(*Session)
 	return sess
 }
@@ -180,11 +197,7 @@ func FromSocket(s *socket.Socket) *Session {
 // s counted among its sockets.
 func (m *Manager) acquire(ctx context.Context, id string, s *socket.Socket) (*Session, error) {
 	key := keyOf(id)
-	rec, err := m.cfg.Store.Load(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	v, err := decodeValues(rec.Data)
+	v, rec, err := m.load(ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -192,23 +205,23 @@ func (m *Manager) acquire(ctx context.Context, id string, s *socket.Socket) (*Se
 	m.mu.Lock()
 	h, ok := m.live[key]
 	if !ok {
-		h = &Session{m: m, id: id, key: key, sockets: map[*socket.Socket]struct{}{}}
+		h = &Session{m: m, key: key, sockets: map[*socket.Socket]struct{}{}}
 		m.live[key] = h
 	}
 	h.sockets[s] = struct{}{}
 	m.mu.Unlock()
-	h.set(v, rec)
-	sockets.Store(s, h)
+	h.set(key, v, rec)
+	m.sockets.Store(s, h)
 	return h, nil
 }
 
 func (m *Manager) release(s *socket.Socket, h *Session) {
-	sockets.Delete(s)
+	m.sockets.Delete(s)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(h.sockets, s)
-	if len(h.sockets) == 0 && m.live[h.key] == h {
-		delete(m.live, h.key)
+	if key := h.Key(); len(h.sockets) == 0 && m.live[key] == h {
+		delete(m.live, key)
 	}
 }
 
@@ -219,7 +232,7 @@ func (m *Manager) refresh(key string, v Values, rec store.Record) {
 	h := m.live[key]
 	m.mu.Unlock()
 	if h != nil {
-		h.set(cloneValues(v), rec) // v belongs to the caller
+		h.set(key, cloneValues(v), rec) // v belongs to the caller
 	}
 }
 
@@ -254,29 +267,37 @@ func (m *Manager) checkAll() {
 			return
 		default:
 		}
+		key := h.Key()
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
-		rec, err := m.cfg.Store.Load(ctx, h.key)
+		v, rec, err := m.load(ctx, key)
 		cancel()
 		switch {
-		case errors.Is(err, store.ErrNotFound):
-			m.log.Info("sessionio: session expired; closing its sockets", "session", logKey(h.key))
+		case errors.Is(err, ErrSessionGone):
+			if h.Key() != key {
+				continue // renewed meanwhile
+			}
+			m.log.Info("sessionio: session gone; closing its sockets", "session", logKey(key))
 			for _, s := range h.socketList() {
 				s.Conn().Close(true)
 			}
 		case err != nil:
-			m.log.Warn("sessionio: session check failed", "session", logKey(h.key), "err", err)
+			m.log.Warn("sessionio: session check failed", "session", logKey(key), "err", err)
 		default:
-			if v, err := decodeValues(rec.Data); err == nil {
-				h.set(v, rec)
-			}
+			h.set(key, v, rec)
 		}
 	}
 }
 
-// writeError answers with the JSON error body every tandem error has.
-func writeError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+// writeError is the default Config.ErrorHandler: a plain-text answer that
+// names the reason without internal details.
+func writeError(w http.ResponseWriter, _ *http.Request, status int, err error) {
+	msg := http.StatusText(status)
+	for _, e := range []error{ErrForbiddenOrigin, ErrTooManySessions, ErrStoreUnavailable} {
+		if errors.Is(err, e) {
+			msg = strings.TrimPrefix(e.Error(), "sessionio: ")
+			break
+		}
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	http.Error(w, msg, status)
 }

@@ -28,7 +28,7 @@ func decodeValues(data []byte) (Values, error) {
 		return v, nil
 	}
 	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&v); err != nil {
-		return nil, fmt.Errorf("sessionio: decode values: %w", err)
+		return nil, fmt.Errorf("decode values: %w", err)
 	}
 	return v, nil
 }

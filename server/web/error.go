@@ -73,6 +73,22 @@ func translate(err error) (int, string) {
 	}
 }
 
+// SocketRefusal is the sessionio.Config.ErrorHandler of the app: the
+// Socket.IO endpoint's refusals get the same JSON body as the API's errors.
+func SocketRefusal(w http.ResponseWriter, _ *http.Request, status int, err error) {
+	msg := http.StatusText(status)
+	switch {
+	case errors.Is(err, sessionio.ErrForbiddenOrigin):
+		msg = "origin not allowed"
+	case errors.Is(err, sessionio.ErrTooManySessions):
+		msg = "too many new sessions from this address; retry later"
+	case errors.Is(err, sessionio.ErrStoreUnavailable):
+		msg = "session store unavailable"
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, shared.ErrorBody{Error: msg})
+}
+
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)

@@ -27,10 +27,11 @@ import (
 
 // Notifier tells the sockets of a session what an HTTP request did to it.
 type Notifier interface {
-	// CountChanged is called once the store committed a new count.
-	CountChanged(sessionID string, count int)
+	// CountChanged is called once the store committed a new count of the
+	// session with the given key (sessionio.Manager.KeyOf).
+	CountChanged(sessionKey string, count int)
 	// SessionEnded is called once the session is gone from the store.
-	SessionEnded(sessionID string)
+	SessionEnded(sessionKey string)
 }
 
 // Config configures the API.
@@ -132,7 +133,7 @@ func (h *handlers) incr(c echo.Context) error {
 	var n int
 	_, err := h.sessions.Update(c.Response(), c.Request(), counter.Incr, func(s *sessions.Session) {
 		n = counter.Count(s.Values)
-		h.notify.CountChanged(s.ID, n)
+		h.notify.CountChanged(h.sessions.KeyOf(s), n)
 	})
 	if err != nil {
 		return sessionError(err)
@@ -144,16 +145,12 @@ func (h *handlers) incr(c echo.Context) error {
 // logout ends the session: gone from the store and the cookie expired
 // before its sockets are told and disconnected.
 func (h *handlers) logout(c echo.Context) error {
-	s, err := session.Get(h.sessions.CookieName(), c)
+	key, err := h.sessions.Destroy(c.Response(), c.Request())
 	if err != nil {
 		return sessionError(err)
 	}
-	s.Options.MaxAge = -1
-	if err := s.Save(c.Request(), c.Response()); err != nil {
-		return sessionError(err)
-	}
-	if !s.IsNew {
-		h.notify.SessionEnded(s.ID)
+	if key != "" {
+		h.notify.SessionEnded(key)
 	}
 	return c.NoContent(http.StatusNoContent)
 }
