@@ -371,12 +371,14 @@ func (r *resolved) signingKeys() ([][]byte, error) {
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
+		// A key others can read lets them forge any session: refuse it
+		// rather than warn, since a warning is read after the fact.
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return nil, configErr("SESSION_SECRET", "%s is open to other users (mode %04o); run chmod 600 %s (and consider a new key), or set SESSION_SECRET", path, fi.Mode().Perm(), path)
+		}
 		key := strings.TrimSpace(string(b))
 		if len(key) < sessionio.MinKeyLen {
 			return nil, configErr("SESSION_SECRET", "%s holds a key of %d characters; delete the file to generate a new one, or set SESSION_SECRET", path, len(key))
-		}
-		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			r.Logger.Warn("the session key file is readable by others; chmod 600 it", "path", path)
 		}
 		r.Logger.Info("SESSION_SECRET is not set: using the signing key kept in the data directory", "path", path)
 		return [][]byte{[]byte(key)}, nil

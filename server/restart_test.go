@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tandem-go/tandem/internal/tandemtest"
 	"github.com/tandem-go/tandem/server"
+	"github.com/tandem-go/tandem/shared"
 )
 
 // Point 12: sessions in bbolt survive a restart. The client keeps its count
@@ -98,15 +100,28 @@ func TestSecretRotation(t *testing.T) {
 	old := tandemtest.NewClient(t, srv.URL())
 	old.Incr()
 	old.Incr()
+	stale := old.Cookie() // a client that will not come back during the rotation
 	stop(srv)
 
 	srv = boot(newKey, oldKey)
 	old.Base = srv.URL()
+	status, body, hdr := old.Do(http.MethodGet, shared.RouteSession)
+	if status != http.StatusOK || body != `{"count":2}`+"\n" {
+		t.Fatalf("a cookie signed with the old key after rotation: %d %q, want count 2", status, body)
+	}
+	// Issue 6, item 11: it comes back signed with the new key, for the same
+	// session.
+	if !strings.HasPrefix(hdr.Get("Set-Cookie"), "tandem.sid=") || old.Cookie() == stale {
+		t.Fatalf("the old-key cookie was not re-issued: Set-Cookie %q", hdr.Get("Set-Cookie"))
+	}
 	if got := sessionCount(t, old); got != 2 {
-		t.Fatalf("a cookie signed with the old key after rotation: count %d, want 2", got)
+		t.Fatalf("the re-issued cookie: count %d, want 2", got)
 	}
 	fresh := tandemtest.NewClient(t, srv.URL())
 	fresh.Incr()
+	if _, _, hdr := fresh.Do(http.MethodGet, shared.RouteSession); hdr.Get("Set-Cookie") != "" {
+		t.Errorf("a cookie signed with the current key was re-issued: %q", hdr.Get("Set-Cookie"))
+	}
 	stop(srv)
 
 	srv = boot(newKey)
@@ -114,7 +129,12 @@ func TestSecretRotation(t *testing.T) {
 	if got := sessionCount(t, fresh); got != 1 {
 		t.Errorf("a cookie signed with the new key after the old was dropped: count %d, want 1", got)
 	}
-	if got := old.Incr(); got != 1 {
+	if got := old.Incr(); got != 3 {
+		t.Errorf("a re-issued cookie after the old key was dropped: incr %d, want 3 (the same session)", got)
+	}
+	gone := tandemtest.NewClient(t, srv.URL())
+	gone.SetCookie(stale)
+	if got := gone.Incr(); got != 1 {
 		t.Errorf("a cookie signed with a dropped key: incr %d, want a new session's 1", got)
 	}
 }

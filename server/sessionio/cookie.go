@@ -54,19 +54,26 @@ func (s signer) sign(id string) string {
 // the value is malformed or no key produced its MAC. It never panics,
 // whatever the input.
 func (s signer) verify(value string) (string, error) {
+	id, _, err := s.verifyKey(value)
+	return id, err
+}
+
+// verifyKey is verify that also tells which key produced the MAC: 0 is the
+// current (signing) key, more an older one.
+func (s signer) verifyKey(value string) (id string, key int, err error) {
 	if len(value) != cookieLen || value[idLen] != '.' {
-		return "", errBadCookie
+		return "", 0, errBadCookie
 	}
 	id, mac := value[:idLen], value[idLen+1:]
 	if !validID(id) {
-		return "", errBadCookie
+		return "", 0, errBadCookie
 	}
-	for _, key := range s.keys {
-		if subtle.ConstantTimeCompare([]byte(s.mac(key, id)), []byte(mac)) == 1 {
-			return id, nil
+	for i, k := range s.keys {
+		if subtle.ConstantTimeCompare([]byte(s.mac(k, id)), []byte(mac)) == 1 {
+			return id, i, nil
 		}
 	}
-	return "", errBadCookie
+	return "", 0, errBadCookie
 }
 
 // validID reports whether id has the shape of an ID made by newID.

@@ -79,18 +79,27 @@ func Register(e *echo.Echo, cfg Config) error {
 		AllowCredentials: true,
 		MaxAge:           600,
 	})
+	// A cookie signed with an older key is signed again with the current
+	// one, so that an old key can be dropped once its clients came back.
+	reissue := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			cfg.Sessions.Reissue(c.Response(), c.Request())
+			return next(c)
+		}
+	}
 	mw := []echo.MiddlewareFunc{
 		cors,
 		echo.WrapMiddleware(csrf.Handler),
 		middleware.BodyLimit(cfg.MaxBody),
 		session.Middleware(cfg.Sessions),
+		reissue,
 	}
 	e.POST(shared.RouteIncr, h.incr, mw...)
 	e.POST(shared.RouteLogout, h.logout, mw...)
 	// GET /session creates a session when there is none, so a cross-site
 	// GET (an <img> on any page) would make the store create one for each
 	// of that page's visitors. It gets the POSTs' check, and the same 403.
-	e.GET(shared.RouteSession, h.session, cors, crossSiteGET(csrf, cfg.Logger), middleware.BodyLimit(cfg.MaxBody), session.Middleware(cfg.Sessions))
+	e.GET(shared.RouteSession, h.session, cors, crossSiteGET(csrf, cfg.Logger), middleware.BodyLimit(cfg.MaxBody), session.Middleware(cfg.Sessions), reissue)
 	e.GET(shared.RouteHealth, h.health, mw...)
 	// Preflights reach the CORS middleware only through a route.
 	preflight := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }

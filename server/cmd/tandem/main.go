@@ -74,7 +74,7 @@ var settings = []setting{
 		c.DataDir = v
 		return nil
 	}},
-	{"SESSION_SECRET", "comma-separated cookie signing keys, first signs, all verify (default: generated, kept in $DATA_DIR)", func(c *options, v string) error {
+	{"SESSION_SECRET", "comma-separated cookie signing keys, first signs, all verify (default: generated, kept in $DATA_DIR); prefer the variable: a flag shows in the process list", func(c *options, v string) error {
 		c.SessionSecrets = list(v)
 		return nil
 	}},
