@@ -59,6 +59,7 @@ type Config struct {
 	RedisPrefix string
 	// Backend, when set, is used instead of opening Store: for embedding
 	// tandem with a store of your own, and for tests. The server closes it.
+	// A Redis URL in Store then still selects the Socket.IO Redis adapter.
 	Backend store.Store
 	// DataDir keeps the bolt file and the generated secret (DATA_DIR).
 	// Default "./data".

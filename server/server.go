@@ -43,6 +43,7 @@ type Server struct {
 	store    store.Store
 	sessions *sessionio.Manager
 	io       *socket.Server
+	cluster  *cluster // nil unless SESSION_STORE is Redis
 	echo     *echo.Echo
 
 	api, spa     *http.Server
@@ -69,6 +70,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: r, log: r.Logger, store: st}
 	if err := s.build(keys); err != nil {
+		if s.cluster != nil {
+			_ = s.cluster.close()
+		}
 		_ = st.Close()
 		return nil, err
 	}
@@ -98,12 +102,23 @@ func (s *Server) build(keys [][]byte) error {
 	}
 	s.sessions = sessions
 
-	s.io = socket.NewServer(nil, nil)
 	opts := socket.DefaultServerOptions()
 	opts.SetServeClient(false)
 	opts.SetPath(shared.SocketPath)
 	opts.SetMaxHttpBufferSize(r.MaxSocketPayload)
 	opts.SetPerMessageDeflate(uncompressed)
+	if isRedis(r.Store) {
+		// Several nodes: room emits and disconnects go through Redis.
+		c, err := newCluster(r.Store, s.log)
+		if err != nil {
+			return configErr("SESSION_STORE", "%v", err)
+		}
+		s.cluster = c
+		opts.SetAdapter(c.builder(r.RedisPrefix))
+	}
+	// The adapter is chosen when the server is made (ServeHandler does not
+	// change the main namespace's), so the options go to NewServer too.
+	s.io = socket.NewServer(nil, opts)
 	socketHandler, err := sessions.Attach(s.io, opts)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -321,6 +336,11 @@ func (s *Server) Close(ctx context.Context) error {
 		// the sockets ends those, and hijacked WebSockets, at once.
 		s.io.Close(nil)
 		wg.Wait()
+		if s.cluster != nil {
+			if err := s.cluster.close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, err)
 		}

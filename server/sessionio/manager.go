@@ -147,7 +147,10 @@ type Manager struct {
 	locksMu sync.Mutex
 	locks   map[string]*keyLock
 
-	io atomic.Pointer[socket.Server]
+	io         atomic.Pointer[socket.Server]
+	clustered  atomic.Bool // io's adapter reaches other nodes
+	floors     floors      // see cluster.go
+	committing committing
 
 	mu       sync.Mutex
 	live     map[string]*Session // by key: sessions with sockets on this node
@@ -406,27 +409,33 @@ func (m *Manager) KeyOf(s *sessions.Session) string {
 func (m *Manager) Room(key string) socket.Room { return socket.Room(key) }
 
 // Emit sends an event to every socket of the session with the given key, on
-// every node sharing the Socket.IO adapter. It returns ErrNotAttached before
+// this node and, through the Socket.IO adapter, on every other. When the
+// other nodes cannot be reached the sockets of this node still get it and
+// the error wraps ErrNodesUnreachable. It returns ErrNotAttached before
 // Attach.
 func (m *Manager) Emit(key, event string, args ...any) error {
 	io := m.io.Load()
 	if io == nil {
 		return ErrNotAttached
 	}
-	return io.To(m.Room(key)).Emit(event, args...)
+	return m.emit(io, key, event, args...)
 }
 
 // Disconnect disconnects every socket of the session with the given key, on
 // every node, with a server-side disconnect: clients see "io server
 // disconnect" and do not reconnect by themselves. It returns ErrNotAttached
 // before Attach.
+//
+// The sockets of this node are disconnected at once, whatever the adapter;
+// when the other nodes cannot be reached the error wraps
+// ErrNodesUnreachable. Events emitted before Disconnect reach every node's
+// sockets before they are disconnected.
 func (m *Manager) Disconnect(key string) error {
 	io := m.io.Load()
 	if io == nil {
 		return ErrNotAttached
 	}
-	io.In(m.Room(key)).DisconnectSockets(false)
-	return nil
+	return m.disconnect(io, key)
 }
 
 // Sockets returns the sockets of the session with the given key that are
@@ -497,6 +506,8 @@ func (m *Manager) update(ctx context.Context, key string, apply func(Values) err
 	}
 	m.refresh(key, out, rec)
 	if committed != nil {
+		m.committing.m.Store(key, rec.Version)
+		defer m.committing.m.Delete(key)
 		committed(cloneValues(out))
 	}
 	return out, nil

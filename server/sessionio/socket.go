@@ -73,6 +73,10 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 	if m.checking {
 		go m.checkLoop()
 	}
+	if clustered(io) {
+		m.clustered.Store(true)
+		m.listenRelay(io)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !m.origins.allows(r) {
 			m.log.Info("sessionio: socket refused: origin not allowed", "origin", r.Header.Get("Origin"))
@@ -210,6 +214,7 @@ func (m *Manager) acquire(ctx context.Context, id string, s *socket.Socket) (*Se
 	}
 	h.sockets[s] = struct{}{}
 	m.mu.Unlock()
+	m.floors.add(key, s.Id(), rec.Version)
 	h.set(key, v, rec)
 	m.sockets.Store(s, h)
 	return h, nil
@@ -217,6 +222,7 @@ func (m *Manager) acquire(ctx context.Context, id string, s *socket.Socket) (*Se
 
 func (m *Manager) release(s *socket.Socket, h *Session) {
 	m.sockets.Delete(s)
+	m.floors.remove(h.key, s.Id())
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(h.sockets, s)

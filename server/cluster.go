@@ -1,0 +1,144 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	sioredis "github.com/zishang520/socket.io/adapters/redis/v3"
+	"github.com/zishang520/socket.io/adapters/redis/v3/adapter"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+
+	"github.com/tandem-go/tandem/server/store/redis"
+)
+
+// cluster is the Socket.IO Redis adapter of a node and what contains its
+// failure modes.
+//
+// The adapter (zishang520/socket.io adapters/redis v3.0.2, the classic
+// PUBLISH/PSUBSCRIBE one) reads its two subscriptions in loops that retry
+// at once after an error: with Redis down, each failed reconnection is an
+// "error" event and the next try follows immediately (about 45,000 a
+// second, a full core). Its subscriptions therefore get a client of their
+// own whose dials back off (backoffDialer), which paces those loops, and
+// its errors are logged at most once per errorLogEvery with a count.
+// Publishing uses another client that fails fast, so an emit during an
+// outage does not hold up the request that made it.
+type cluster struct {
+	pub, sub *goredis.Client
+	rc       *sioredis.RedisClient
+	cancel   context.CancelFunc
+	log      *slog.Logger
+	errors   atomic.Int64 // "error" events of the adapter, for tests
+
+	mu      sync.Mutex
+	lastLog time.Time
+	quiet   int64 // errors not logged since lastLog
+}
+
+// errorLogEvery bounds the adapter's error log lines.
+const errorLogEvery = 10 * time.Second
+
+func newCluster(url string, log *slog.Logger) (*cluster, error) {
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	subOpts := *o
+	d := &backoffDialer{min: 50 * time.Millisecond, max: 2 * time.Second}
+	c := &cluster{pub: goredis.NewClient(o), log: log}
+	c.sub = goredis.NewClient(&subOpts)
+	c.sub.AddHook(d)
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.rc = sioredis.NewRedisClientWithSub(ctx, c.pub, c.sub)
+	_ = c.rc.On("error", c.onError)
+	return c, nil
+}
+
+// builder is the adapter to set on the Socket.IO server's options.
+func (c *cluster) builder(prefix string) socket.AdapterConstructor {
+	opts := adapter.DefaultRedisAdapterOptions()
+	opts.SetKey(prefix + "socket.io")
+	return &adapter.RedisAdapterBuilder{Redis: c.rc, Opts: opts}
+}
+
+func (c *cluster) onError(args ...any) {
+	n := c.errors.Add(1)
+	var err error
+	if len(args) > 0 {
+		err, _ = args[0].(error)
+	}
+	if errors.Is(err, context.Canceled) {
+		return // shutting down
+	}
+	c.mu.Lock()
+	now := time.Now()
+	if now.Sub(c.lastLog) < errorLogEvery {
+		c.quiet++
+		c.mu.Unlock()
+		return
+	}
+	quiet := c.quiet
+	c.lastLog, c.quiet = now, 0
+	c.mu.Unlock()
+	c.log.Error("socket.io redis adapter: Redis unreachable; emits and disconnects reach this node's sockets only, and what other nodes publish meanwhile is lost",
+		"err", err, "errors_since_last_line", quiet, "errors_total", n)
+}
+
+// close stops the adapter's loops and closes its clients. The Socket.IO
+// server must be closed first.
+func (c *cluster) close() error {
+	c.cancel()
+	return errors.Join(c.sub.Close(), c.pub.Close())
+}
+
+// backoffDialer is a go-redis hook whose dials wait after a failed one:
+// min, then twice as long after each further failure, up to max; one
+// success resets it. A dial waiting ends early when its context does.
+type backoffDialer struct {
+	min, max time.Duration
+
+	mu    sync.Mutex
+	next  time.Time     // no dial before this
+	delay time.Duration // the wait after the next failure
+}
+
+func (d *backoffDialer) DialHook(next goredis.DialHook) goredis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d.mu.Lock()
+		wait := time.Until(d.next)
+		d.mu.Unlock()
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			case <-t.C:
+			}
+		}
+		conn, err := next(ctx, network, addr)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if err != nil {
+			d.delay = min(max(d.delay*2, d.min), d.max)
+			d.next = time.Now().Add(d.delay)
+			return nil, fmt.Errorf("%w (next try in %v)", err, d.delay)
+		}
+		d.delay, d.next = 0, time.Time{}
+		return conn, nil
+	}
+}
+
+func (d *backoffDialer) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook { return next }
+
+func (d *backoffDialer) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}

@@ -1,0 +1,165 @@
+package sessionio
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/zishang520/socket.io/servers/socket/v3"
+)
+
+// ErrNodesUnreachable is wrapped by the error of an Emit or Disconnect that
+// was done on this node but could not be sent to the other nodes (the
+// adapter's Redis is down). Sockets of the session on other nodes then
+// learn of a change at their next packet, and of a session's end within
+// Config.CheckInterval.
+var ErrNodesUnreachable = errors.New("sessionio: other nodes not reached")
+
+// Events relayed between nodes through the adapter (Socket.IO's
+// server-side emit). Both travel on the one request channel of the
+// adapter, so every node handles them in the order they were sent: a
+// session's last event reaches its sockets before they are disconnected.
+// (The Redis adapter's own room broadcasts and DisconnectSockets travel on
+// two different channels, read by two goroutines, so a remote node may
+// disconnect before it delivers; and its DisconnectSockets does nothing on
+// any node, this one included, while Redis is unreachable.)
+const (
+	relayEmit       = "sessionio:emit"       // key, version, event, args...
+	relayDisconnect = "sessionio:disconnect" // key
+)
+
+// Order across nodes. Two nodes commit changes of one session one after
+// the other, but their notifications can cross on the way to a third node
+// (and the committing node delivers its own at once). An event emitted from
+// a committed callback therefore carries the version of that commit, and
+// every node delivers it only to the sockets that have not had a newer
+// versioned event of the session, nor connected after a newer commit (a
+// socket's floor starts at the version its session had when it connected).
+// A socket thus never sees an older state after a newer one; it may skip
+// states, never go back.
+
+// floors is the newest version each socket of a key was sent or connected
+// at, on this node.
+type floors struct {
+	mu sync.Mutex
+	m  map[string]map[socket.SocketId]uint64 // key -> socket -> version
+}
+
+func (f *floors) add(key string, id socket.SocketId, version uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = map[string]map[socket.SocketId]uint64{}
+	}
+	if f.m[key] == nil {
+		f.m[key] = map[socket.SocketId]uint64{}
+	}
+	f.m[key][id] = version
+}
+
+func (f *floors) remove(key string, id socket.SocketId) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.m[key], id)
+	if len(f.m[key]) == 0 {
+		delete(f.m, key)
+	}
+}
+
+// deliver emits event to this node's sockets of key; with a version, only
+// to those whose floor is not above it, and raises their floors.
+func (f *floors) deliver(io *socket.Server, key string, version uint64, event string, args ...any) error {
+	if version == 0 {
+		return io.Local().To(socket.Room(key)).Emit(event, args...)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var newer []socket.Room
+	for id, floor := range f.m[key] {
+		if floor > version {
+			newer = append(newer, socket.Room(id)) // each socket is in a room of its own ID
+		}
+	}
+	err := io.Local().To(socket.Room(key)).Except(newer...).Emit(event, args...)
+	for id, floor := range f.m[key] {
+		f.m[key][id] = max(floor, version)
+	}
+	return err
+}
+
+// committing notes, while a committed callback runs, the version it
+// reports, so that Emit can stamp its events with it.
+type committing struct{ m sync.Map } // key -> uint64
+
+func (c *committing) version(key string) uint64 {
+	v, _ := c.m.Load(key)
+	n, _ := v.(uint64)
+	return n
+}
+
+// clustered reports whether io's adapter reaches other nodes: anything
+// but Socket.IO's own in-memory adapters.
+func clustered(io *socket.Server) bool {
+	switch io.Adapter().(type) {
+	case nil, *socket.AdapterBuilder, *socket.SessionAwareAdapterBuilder:
+		return false
+	}
+	return true
+}
+
+// listenRelay handles the events other nodes relay to this one.
+func (m *Manager) listenRelay(io *socket.Server) {
+	nsp := io.Of("/", nil)
+	_ = nsp.On(relayEmit, func(args ...any) {
+		if len(args) < 2 {
+			return
+		}
+		if len(args) < 3 {
+			return
+		}
+		key, ok1 := args[0].(string)
+		version, ok2 := args[1].(float64) // JSON
+		event, ok3 := args[2].(string)
+		if !ok1 || !ok2 || !ok3 || version < 0 {
+			return
+		}
+		_ = m.floors.deliver(io, key, uint64(version), event, args[3:]...)
+	})
+	_ = nsp.On(relayDisconnect, func(args ...any) {
+		if len(args) < 1 {
+			return
+		}
+		if key, ok := args[0].(string); ok {
+			io.In(socket.Room(key)).Local().DisconnectSockets(false)
+		}
+	})
+}
+
+// emit sends event to the room key on this node, then relays it to the
+// others.
+func (m *Manager) emit(io *socket.Server, key, event string, args ...any) error {
+	version := m.committing.version(key)
+	if err := m.floors.deliver(io, key, version, event, args...); err != nil {
+		return err
+	}
+	if !m.clustered.Load() {
+		return nil
+	}
+	if err := io.Of("/", nil).ServerSideEmit(relayEmit, append([]any{key, version, event}, args...)...); err != nil {
+		return fmt.Errorf("%w: %v", ErrNodesUnreachable, err)
+	}
+	return nil
+}
+
+// disconnect disconnects the sockets of the room key on this node, then
+// relays the disconnect to the others.
+func (m *Manager) disconnect(io *socket.Server, key string) error {
+	io.In(socket.Room(key)).Local().DisconnectSockets(false)
+	if !m.clustered.Load() {
+		return nil
+	}
+	if err := io.Of("/", nil).ServerSideEmit(relayDisconnect, key); err != nil {
+		return fmt.Errorf("%w: %v", ErrNodesUnreachable, err)
+	}
+	return nil
+}
