@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -18,10 +17,11 @@ import (
 // and its socket reconnects into the same session.
 func TestBoltSessionsSurviveARestart(t *testing.T) {
 	dir := t.TempDir()
+	port := tandemtest.HoldPort(t) // the socket reconnects to the same address
 	// The generated secret is kept in the data directory, so the restarted
 	// server verifies the old cookies without SESSION_SECRET.
 	cfg := server.Config{
-		Addr:           freeAddr(t),
+		Listener:       port.Listener(),
 		DataDir:        dir,
 		Store:          "bolt:" + filepath.Join(dir, "sessions.db"),
 		SessionSecrets: []string{},
@@ -47,6 +47,7 @@ func TestBoltSessionsSurviveARestart(t *testing.T) {
 	}
 	s.Wait("disconnect", wait)
 
+	cfg.Listener = port.Listener()
 	tandemtest.Start(t, cfg)
 	if got := sessionCount(t, c); got != 2 {
 		t.Fatalf("count after restart: %d, want 2", got)
@@ -61,19 +62,6 @@ func TestBoltSessionsSurviveARestart(t *testing.T) {
 	if got := s.Incr(); got != 4 {
 		t.Errorf("the reconnected socket's incr acked %d, want 4", got)
 	}
-}
-
-// freeAddr returns a loopback address that was free a moment ago, for a
-// server that must come back on the same port.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }
 
 // Point 13: SESSION_SECRET rotates. A new key put first signs new cookies
