@@ -109,25 +109,27 @@ func TestDevFromFreshClone(t *testing.T) {
 	from := d.log.len()
 	writeFile(t, file, string(orig)+"\nfunc devrunBroken() { devrunUndefinedName() }\n")
 	d.log.wait(ctx, t, from, regexp.MustCompile(`undefined: devrunUndefinedName`))
-	d.log.wait(ctx, t, from, regexp.MustCompile(`devrun: build failed .* the previous server \(pid `+strconv.Itoa(d.serverPID)+`\) keeps running`))
+	d.log.wait(ctx, t, from, regexp.MustCompile(`devrun: build failed .*; the previous server \(pid `+strconv.Itoa(d.serverPID)+`\) keeps running`))
 	if err := syscall.Kill(d.serverPID, 0); err != nil {
 		t.Fatalf("the previous server (pid %d) is gone after a failed build: %v", d.serverPID, err)
 	}
 	d.checkServes(ctx, t)
 
 	// A good change: the server is rebuilt and replaced.
-	old := d.serverPID
 	from = d.log.len()
 	writeFile(t, file, string(orig)+"\n// Changed by TestDevFromFreshClone.\n")
-	d.log.wait(ctx, t, from, regexp.MustCompile(`devrun: server stopped \(pid `+strconv.Itoa(old)+`\)`))
-	d.waitServer(ctx, t, from)
-	if d.serverPID == old {
-		t.Fatalf("the server still runs as pid %d after the change", old)
+	d.checkRestart(ctx, t, from)
+
+	// A change in shared/: the page is rebuilt too.
+	from = d.log.len()
+	shared := filepath.Join(dir, "shared", "shared.go")
+	sharedOrig, err := os.ReadFile(shared)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := syscall.Kill(old, 0); !errors.Is(err, syscall.ESRCH) {
-		t.Errorf("the old server (pid %d) still exists after the restart: %v", old, err)
-	}
-	d.checkServes(ctx, t)
+	writeFile(t, shared, string(sharedOrig)+"\n// Changed by TestDevFromFreshClone.\n")
+	d.log.wait(ctx, t, from, regexp.MustCompile(`task: \[build:wasm\] GOOS=js GOARCH=wasm go build`))
+	d.checkRestart(ctx, t, from)
 
 	// Ctrl-C: the terminal sends SIGINT to the whole foreground process group.
 	if err := syscall.Kill(-d.cmd.Process.Pid, syscall.SIGINT); err != nil {
@@ -239,6 +241,24 @@ func (d *dev) waitServer(ctx context.Context, t *testing.T, from int) bool {
 	}
 	d.serverPID, d.startedAt = pid, i
 	return true
+}
+
+// checkRestart checks that, from log line from on, the server was replaced
+// by a new process that serves.
+func (d *dev) checkRestart(ctx context.Context, t *testing.T, from int) {
+	t.Helper()
+	old := d.serverPID
+	d.log.wait(ctx, t, from, regexp.MustCompile(`devrun: server stopped \(pid `+strconv.Itoa(old)+`\)`))
+	if !d.waitServer(ctx, t, from) {
+		t.Fatalf("the new server cannot listen on ports %d and %d again", d.port, d.spaPort)
+	}
+	if d.serverPID == old {
+		t.Fatalf("the server still runs as pid %d after the change", old)
+	}
+	if err := syscall.Kill(old, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the old server (pid %d) still exists after the restart: %v", old, err)
+	}
+	d.checkServes(ctx, t)
 }
 
 // checkServes checks both listeners: the page on each, /healthz, the page

@@ -124,7 +124,12 @@ func (r *runner) build(ctx context.Context, name string, args ...string) bool {
 	if p := r.current(); p != nil {
 		what = fmt.Sprintf("the previous server (pid %d) keeps running", p.cmd.Process.Pid)
 	}
-	r.say("build failed (%v), see above; %s; save a fix to rebuild", err, what)
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		r.say("build failed (the errors are above); %s; save a fix to rebuild", what)
+	} else {
+		r.say("build failed: %v; %s; save a fix to rebuild", err, what)
+	}
 	return false
 }
 
