@@ -79,6 +79,8 @@ func TestDevFromFreshClone(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	start := time.Now()
+	phase := func(what string) { t.Logf("%5.1fs %s", time.Since(start).Seconds(), what) }
 
 	// The committed state: what a clone gets.
 	src := strings.TrimSpace(run(t, ".", "git", "rev-parse", "--show-toplevel"))
@@ -88,7 +90,9 @@ func TestDevFromFreshClone(t *testing.T) {
 	run(t, dir, "git", "checkout", "--quiet", head)
 
 	// First run, in the clean clone.
+	phase("cloned")
 	d := startDev(ctx, t, dir)
+	phase("first run: serving")
 	if d.attempt == 0 { // a retry on other ports reuses the first attempt's builds
 		first := d.log.upTo(d.startedAt)
 		if n := countLines(first, "task: [build:js]", "npm ci"); n != 1 {
@@ -114,11 +118,13 @@ func TestDevFromFreshClone(t *testing.T) {
 		t.Fatalf("the previous server (pid %d) is gone after a failed build: %v", d.serverPID, err)
 	}
 	d.checkServes(ctx, t)
+	phase("compile error shown, previous server kept")
 
 	// A good change: the server is rebuilt and replaced.
 	from = d.log.len()
 	writeFile(t, file, string(orig)+"\n// Changed by TestDevFromFreshClone.\n")
 	d.checkRestart(ctx, t, from)
+	phase("server file changed: new server")
 
 	// A change in shared/: the page is rebuilt too.
 	from = d.log.len()
@@ -130,6 +136,7 @@ func TestDevFromFreshClone(t *testing.T) {
 	writeFile(t, shared, string(sharedOrig)+"\n// Changed by TestDevFromFreshClone.\n")
 	d.log.wait(ctx, t, from, regexp.MustCompile(`task: \[build:wasm\] GOOS=js GOARCH=wasm go build`))
 	d.checkRestart(ctx, t, from)
+	phase("shared/ changed: page rebuilt, new server")
 
 	// Ctrl-C: the terminal sends SIGINT to the whole foreground process group.
 	if err := syscall.Kill(-d.cmd.Process.Pid, syscall.SIGINT); err != nil {
@@ -139,17 +146,20 @@ func TestDevFromFreshClone(t *testing.T) {
 		t.Errorf("`go tool task dev` after Ctrl-C: %v, want exit status 0", err)
 	}
 	checkNothingLeft(t, dir, d)
+	phase("Ctrl-C: nothing left")
 
 	// A later run reuses the builds; killing task (no signal reaches
 	// devrun) must stop the server too.
 	d = startDev(ctx, t, dir)
 	d.checkServes(ctx, t)
+	phase("second run: serving")
 	taskPID := childOf(t, d.cmd.Process.Pid)
 	if err := syscall.Kill(taskPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = d.exit(ctx)
 	waitNothingLeft(ctx, t, dir, d)
+	phase("task killed: nothing left")
 }
 
 // dev is one `go tool task dev` in its own process group, as in a terminal.
