@@ -7,10 +7,16 @@
 // Each copy is written to a temporary file and renamed, so a server never
 // reads half a copy; the handler still checks that a copy decodes to the
 // file beside it before serving it.
+//
+// A stamp beside the file (.NAME.precompressed, a dotfile the page handler
+// never serves) records the file's SHA-256 and the settings of its copies:
+// when they match, the file is skipped, so a release build (quality 11,
+// minutes on a busy machine) compresses each build of app.wasm once.
 package main
 
 import (
 	"compress/gzip"
+	"crypto/sha256"
 	"flag"
 	"fmt"
 	"io"
@@ -39,9 +45,10 @@ func main() {
 	}
 
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		errs   []error
+		stamps = map[string]string{} // by file, written once its copies are
 	)
 	for _, file := range flag.Args() {
 		raw, err := os.ReadFile(file)
@@ -49,6 +56,14 @@ func main() {
 			fmt.Fprintln(os.Stderr, "precompress:", err)
 			os.Exit(1)
 		}
+		want := stampOf(raw, *quality, *level)
+		if current(file, want) {
+			fmt.Printf("precompress: %s: copies up to date (%s)\n", file, want)
+			continue
+		}
+		// Stale until both copies are written.
+		_ = os.Remove(stampFile(file))
+		stamps[file] = want
 		jobs := map[string]func(io.Writer) io.WriteCloser{
 			".br": func(w io.Writer) io.WriteCloser { return brotli.NewWriterLevel(w, *quality) },
 			".gz": func(w io.Writer) io.WriteCloser {
@@ -73,6 +88,37 @@ func main() {
 	if len(errs) > 0 {
 		os.Exit(1)
 	}
+	for file, stamp := range stamps {
+		if err := os.WriteFile(stampFile(file), []byte(stamp), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "precompress:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// stampOf describes the copies of raw made with these settings.
+func stampOf(raw []byte, quality, level int) string {
+	return fmt.Sprintf("sha256=%x br=%d gzip=%d", sha256.Sum256(raw), quality, level)
+}
+
+// stampFile is where the stamp of file's copies is kept.
+func stampFile(file string) string {
+	return filepath.Join(filepath.Dir(file), "."+filepath.Base(file)+".precompressed")
+}
+
+// current reports whether file's copies exist and were made from its
+// present content with the settings of want.
+func current(file, want string) bool {
+	got, err := os.ReadFile(stampFile(file))
+	if err != nil || string(got) != want {
+		return false
+	}
+	for _, suffix := range []string{".br", ".gz"} {
+		if _, err := os.Stat(file + suffix); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func write(dst string, raw []byte, newWriter func(io.Writer) io.WriteCloser) (err error) {
