@@ -9,16 +9,25 @@ import (
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
 )
 
-// go-app's service worker answers every request from its cache first, so
-// after a rebuild the first load runs the old app until the new worker
-// takes over, and it also sits in the path of every API and Socket.IO
-// request. The page's worker differs in its fetch handler only: what it
-// precached with a ?v=hash (content-addressed) comes from the cache, the
-// rest of what it precached (the page, /app.js, /wasm_exec.js, ...) from
-// the network first (a 304 when unchanged) and from the cache only when
-// offline, and it leaves anything else (the API, Socket.IO, other origins,
-// unsafe methods) to the browser.
+// go-app's service worker precaches every resource when it installs and
+// answers every request from that cache first. The page's worker does
+// neither: it has no fetch handler at all, so Chromium never starts it for
+// a request (a navigation or a fetch through a worker that must boot first
+// costs tens of milliseconds on every load), and its install does not fetch
+// app.wasm a second time and store 12 MB while the first visit is still
+// compiling it. The HTTP cache does the worker's job: every asset URL
+// carries its content hash and is cached for a year as immutable, and the
+// page, /app.js and /wasm_exec.js are revalidated (304s). What remains of
+// go-app's worker: taking over at once, deleting the caches of earlier
+// versions, and the notification handlers; the page is not usable offline,
+// and needs the server anyway.
 const (
+	goAppInstall = `async function installWorker() {
+  const cache = await caches.open(cacheName);
+  await cache.addAll(resourcesToCache);
+}`
+	pageInstall = `async function installWorker() {}`
+
 	goAppFetch = `self.addEventListener("fetch", (event) => {
   event.respondWith(fetchWithCache(event.request));
 });
@@ -30,48 +39,21 @@ async function fetchWithCache(request) {
   }
   return await fetch(request);
 }`
-
-	pageFetch = `const precached = new Set(resourcesToCache);
-
-self.addEventListener("fetch", (event) => {
-  const request = event.request;
-  const url = new URL(request.url);
-  if (request.method !== "GET" || url.origin !== self.location.origin ||
-    (request.mode !== "navigate" && !precached.has(url.pathname + url.search))) {
-    return; // the API, Socket.IO and the rest: the network, untouched
-  }
-  event.respondWith(fetchWithCache(request, url));
-});
-
-async function fetchWithCache(request, url) {
-  if (url.searchParams.has("v")) {
-    const cached = await caches.match(request);
-    if (cached) {
-      return cached;
-    }
-    return fetch(request);
-  }
-  try {
-    return await fetch(request);
-  } catch (err) {
-    const cached = (await caches.match(request)) ||
-      (request.mode === "navigate" ? await caches.match("/") : undefined);
-    if (cached) {
-      return cached;
-    }
-    throw err;
-  }
-}`
+	pageFetch = `// No fetch handler: requests never wait for this worker to start.`
 )
 
-// errWorkerTemplate means go-app's worker no longer has the fetch handler
-// this file replaces: compare app.DefaultAppWorkerJS with goAppFetch.
-var errWorkerTemplate = errors.New("webclient: go-app's service worker changed: update goAppFetch in webclient/worker.go")
+// errWorkerTemplate means go-app's worker no longer has the install and
+// fetch handlers this file replaces: compare app.DefaultAppWorkerJS with
+// goAppInstall and goAppFetch.
+var errWorkerTemplate = errors.New("webclient: go-app's service worker changed: update goAppInstall and goAppFetch in webclient/worker.go")
 
-// workerTemplate is go-app's service worker with the page's fetch handler.
+// workerTemplate is go-app's service worker without its precache and its
+// fetch handler.
 func workerTemplate() (string, error) {
-	if !strings.Contains(app.DefaultAppWorkerJS, goAppFetch) {
+	w := app.DefaultAppWorkerJS
+	if strings.Count(w, goAppFetch) != 1 || strings.Count(w, goAppInstall) != 1 {
 		return "", errWorkerTemplate
 	}
-	return strings.Replace(app.DefaultAppWorkerJS, goAppFetch, pageFetch, 1), nil
+	w = strings.Replace(w, goAppFetch, pageFetch, 1)
+	return strings.Replace(w, goAppInstall, pageInstall, 1), nil
 }
