@@ -186,16 +186,21 @@ func TestPollingNeverWritesBackAStaleSession(t *testing.T) {
 	}
 
 	old := c.Cookie()
-	// Let the last packet's POST finish: zishang520/socket.io v3.0.6 races
-	// (a data race -race reports) when a polling transport closes while a
-	// POST is being answered, which is the library's, not this test's,
-	// subject.
-	time.Sleep(200 * time.Millisecond)
 	if status, _, _ := c.Do(http.MethodPost, shared.RouteLogout); status != http.StatusNoContent {
 		t.Fatalf("logout: %d", status)
 	}
 	poller.Wait("disconnect", wait)
-	time.Sleep(300 * time.Millisecond) // any late polling request has landed
+	// The client closes its Engine.IO connection after the server's
+	// disconnect; once the server has dropped it, no request of that
+	// connection can reach the session any more.
+	engineIO := server.SocketServer(srv).Engine()
+	deadline := time.Now().Add(wait)
+	for engineIO.ClientsCount() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d Engine.IO connections still open %v after the logout", engineIO.ClientsCount(), wait)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	stale := tandemtest.NewClient(t, srv.URL())
 	stale.SetCookie(old)
 	if got := sessionCount(t, stale); got != 0 {

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -193,17 +194,33 @@ type pollConn struct {
 
 func connectRacePolling(tb testing.TB, base, cookie string) *pollConn {
 	tb.Helper()
-	status, body, _ := secPollingHandshake(tb, base, secHeader("Cookie", cookie))
-	if status != http.StatusOK {
-		tb.Fatalf("polling handshake: %d %q", status, body)
+	p, err := pollOpen(base, cookie)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	sid := secEngineSID(tb, body)
-	return &pollConn{
-		sid:    sid,
-		url:    base + shared.SocketPath + secEIOQuery + "polling&sid=" + url.QueryEscape(sid),
+	return p
+}
+
+// pollOpen opens an Engine.IO session over long-polling.
+func pollOpen(base, cookie string) (*pollConn, error) {
+	p := &pollConn{
+		url:    base + shared.SocketPath + secEIOQuery + "polling",
 		cookie: cookie,
 		client: &http.Client{Timeout: 10 * time.Second},
 	}
+	status, body, err := p.do(http.MethodGet, "")
+	if err != nil || status != http.StatusOK || !strings.HasPrefix(body, "0") {
+		return nil, fmt.Errorf("polling handshake: %d %q %v", status, body, err)
+	}
+	var open struct {
+		SID string `json:"sid"`
+	}
+	if err := json.Unmarshal([]byte(body[1:]), &open); err != nil || open.SID == "" {
+		return nil, fmt.Errorf("not an Engine.IO open packet: %q", body)
+	}
+	p.sid = open.SID
+	p.url += "&sid=" + url.QueryEscape(open.SID)
+	return p, nil
 }
 
 func (p *pollConn) do(method, body string) (int, string, error) {
@@ -227,10 +244,17 @@ func (p *pollConn) do(method, body string) (int, string, error) {
 
 func (p *pollConn) post(tb testing.TB, payload string) {
 	tb.Helper()
+	if err := p.postErr(payload); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func (p *pollConn) postErr(payload string) error {
 	status, body, err := p.do(http.MethodPost, payload)
 	if err != nil || status != http.StatusOK || body != "ok" {
-		tb.Fatalf("POST %q: %d %q %v", payload, status, body, err)
+		return fmt.Errorf("POST %q: %d %q %v", payload, status, body, err)
 	}
+	return nil
 }
 
 type pollResult struct {

@@ -67,6 +67,7 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 		Credentials: true,
 	})
 	engine := io.ServeHandler(opts)
+	maxBody := io.Engine().Opts().MaxHttpBufferSize() // with the engine's defaults
 	io.Engine().Use(m.setCookie)
 	io.Use(m.Middleware)
 	m.io.Store(io)
@@ -98,6 +99,10 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 				return
 			}
 			r = r.WithContext(context.WithValue(r.Context(), handshakeKey{}, hs))
+		}
+		if q := r.URL.Query(); q.Get("sid") != "" && q.Get("transport") == "polling" {
+			m.servePolling(engine, w, r, q.Get("sid"), maxBody)
+			return
 		}
 		engine.ServeHTTP(w, r)
 	}), nil
@@ -149,7 +154,7 @@ func (m *Manager) Middleware(s *socket.Socket, next func(*socket.ExtendedError))
 	if errors.Is(err, ErrSessionGone) {
 		// Gone between handshake and connect: close the connection, so the
 		// client reconnects and its handshake gets a new session.
-		s.Conn().Close(true)
+		closeConn(s.Conn())
 		return
 	}
 	if err != nil {
@@ -186,7 +191,7 @@ func (m *Manager) dropSocket(s *socket.Socket, h *Session, err error) {
 	} else {
 		m.log.Warn("sessionio: session reload failed; closing its socket", "session", logKey(h.Key()), "err", err)
 	}
-	s.Conn().Close(true)
+	closeConn(s.Conn())
 }
 
 // FromSocket returns the session of a socket connected through this
@@ -284,7 +289,7 @@ func (m *Manager) checkAll() {
 			}
 			m.log.Info("sessionio: session gone; closing its sockets", "session", logKey(key))
 			for _, s := range h.socketList() {
-				s.Conn().Close(true)
+				closeConn(s.Conn())
 			}
 		case err != nil:
 			m.log.Warn("sessionio: session check failed", "session", logKey(key), "err", err)
