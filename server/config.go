@@ -78,6 +78,11 @@ type Config struct {
 	// second). Defaults 200 and 2.
 	SessionCreateBurst int
 	SessionCreateRate  float64
+	// SessionCreateGlobalRate bounds the sessions all clients together can
+	// create per second (SESSION_CREATE_GLOBAL_RATE), with a burst of ten
+	// seconds' worth (at least 1000). Default 100; sessionio.Off (-1) turns
+	// the bound off.
+	SessionCreateGlobalRate float64
 
 	// CookieSecure forces the cookie's Secure flag (COOKIE_SECURE). It is
 	// also on when PublicURL is https (the server sits behind a TLS proxy
@@ -214,6 +219,9 @@ func (cfg Config) resolve() (*resolved, error) {
 	}
 	if r.SessionCreateRate < 0 {
 		return nil, configErr("SESSION_CREATE_RATE", "%v must be positive", r.SessionCreateRate)
+	}
+	if r.SessionCreateGlobalRate < 0 && r.SessionCreateGlobalRate != sessionio.Off {
+		return nil, configErr("SESSION_CREATE_GLOBAL_RATE", "%v must be positive, or off", r.SessionCreateGlobalRate)
 	}
 	if strings.HasPrefix(r.public, "https://") {
 		r.CookieSecure = true
@@ -406,4 +414,10 @@ func (r *resolved) signingKeys() ([][]byte, error) {
 	default:
 		return nil, configErr("DATA_DIR", "cannot read %s: %v", path, err)
 	}
+}
+
+// sessionCreateGlobalBurst is the burst of the global creation bound: ten
+// seconds at its rate, at least sessionio.DefaultCreateGlobalBurst.
+func (r *resolved) sessionCreateGlobalBurst() int {
+	return max(sessionio.DefaultCreateGlobalBurst, int(10*r.SessionCreateGlobalRate))
 }

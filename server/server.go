@@ -83,19 +83,23 @@ func (s *Server) build(keys [][]byte) error {
 	r := s.cfg
 	origins := r.allowedOrigins()
 	sessions, err := sessionio.New(sessionio.Config{
-		Store:          s.store,
-		Keys:           keys,
-		TTL:            r.SessionTTL,
-		CookieName:     r.cookieName,
-		CookieSecure:   r.CookieSecure,
-		CookieSameSite: r.sameSite,
-		AllowedOrigins: origins,
-		CheckInterval:  r.SessionCheckInterval,
-		CreateBurst:    r.SessionCreateBurst,
-		CreateRate:     r.SessionCreateRate,
-		ClientIP:       r.client.Of,
-		Logger:         s.log,
-		ErrorHandler:   web.SocketRefusal,
+		Store: s.store,
+		Keys:  keys,
+		TTL:   r.SessionTTL,
+		Cookie: sessionio.Cookie{
+			Name:     r.cookieName,
+			Secure:   r.CookieSecure,
+			SameSite: r.sameSite,
+		},
+		AllowedOrigins:    origins,
+		CheckInterval:     r.SessionCheckInterval,
+		CreateBurst:       r.SessionCreateBurst,
+		CreateRate:        r.SessionCreateRate,
+		CreateGlobalBurst: r.sessionCreateGlobalBurst(),
+		CreateGlobalRate:  r.SessionCreateGlobalRate,
+		ClientIP:          r.client.Of,
+		Logger:            s.log,
+		ErrorHandler:      web.SocketRefusal,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)

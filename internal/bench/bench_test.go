@@ -99,7 +99,7 @@ func TestConfigRefusesBadValues(t *testing.T) {
 }
 
 func startServer(t *testing.T) *server.Server {
-	return tandemtest.Start(t, server.Config{SessionCreateBurst: 10000, SessionCreateRate: 10000})
+	return tandemtest.Start(t, server.Config{SessionCreateBurst: 10000, SessionCreateRate: 10000, SessionCreateGlobalRate: 10000})
 }
 
 // The client speaks enough Socket.IO to get the session's events, with the

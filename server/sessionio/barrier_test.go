@@ -16,7 +16,7 @@ import (
 // WebSocket URL and the sockets it connects.
 func barrierServer(b *testing.B) (string, chan *socket.Socket) {
 	b.Helper()
-	m, err := New(Config{Store: memory.New(), Keys: [][]byte{[]byte(strings.Repeat("k", 32))}, CreateBurst: 1 << 30})
+	m, err := New(Config{Store: memory.New(), Keys: [][]byte{[]byte(strings.Repeat("k", 32))}, CreateBurst: 1 << 30, CreateGlobalRate: Off})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package sessionio
 
 import (
+	"container/list"
 	"net"
 	"net/http"
 	"sync"
@@ -9,45 +10,99 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// createLimiter bounds how many sessions one client address can make the
-// server create: a token bucket per address (burst, then rate per second).
-// Its table is bounded too: when it reaches maxClients it drops the buckets
-// that have refilled completely, which are indistinguishable from new ones.
-type createLimiter struct {
-	rate  rate.Limit
-	burst int
-
-	mu      sync.Mutex
-	clients map[string]*rate.Limiter
-}
-
+// maxLimiterClients bounds the per-address table of the creation limiter.
 const maxLimiterClients = 100_000
 
-func newCreateLimiter(perSecond float64, burst int) *createLimiter {
-	return &createLimiter{rate: rate.Limit(perSecond), burst: burst, clients: map[string]*rate.Limiter{}}
+// createLimiter bounds how many sessions the server creates: a token bucket
+// per client address (burst, then rate per second) and one for all
+// addresses together.
+//
+// The per-address table is a fixed-size LRU: when it is full, the address
+// seen least recently loses its bucket. An address that comes back after
+// that starts with a full bucket again, so a spray of addresses can at most
+// reset the buckets of idle ones; the global bucket still bounds them all.
+// Every operation is O(1) under the mutex.
+type createLimiter struct {
+	rate  float64 // per address, tokens per second; 0: no per-address bound
+	burst float64
+	max   int
+
+	mu      sync.Mutex
+	clients map[string]*list.Element // of *clientBucket
+	lru     *list.List               // front: most recently used
+	global  *rate.Limiter            // nil: no global bound
 }
 
-// allow takes one token for addr and reports whether there was one.
+// clientBucket is the token bucket of one address.
+type clientBucket struct {
+	addr   string
+	tokens float64
+	last   time.Time
+}
+
+// newCreateLimiter returns a limiter; a rate <= 0 turns its bound off.
+func newCreateLimiter(perSecond float64, burst int, globalPerSecond float64, globalBurst int, maxClients int) *createLimiter {
+	l := &createLimiter{max: maxClients, clients: map[string]*list.Element{}, lru: list.New()}
+	if perSecond > 0 {
+		l.rate, l.burst = perSecond, float64(burst)
+	}
+	if globalPerSecond > 0 {
+		l.global = rate.NewLimiter(rate.Limit(globalPerSecond), globalBurst)
+	}
+	return l
+}
+
+// allow takes one token for addr, and one from the global bucket, and
+// reports whether there were both. A refused creation takes no token.
 func (l *createLimiter) allow(addr string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lim, ok := l.clients[addr]
-	if !ok {
-		if len(l.clients) >= maxLimiterClients {
-			l.prune(now)
+	var b *clientBucket
+	if l.rate > 0 {
+		b = l.bucket(addr, now)
+		if elapsed := now.Sub(b.last); elapsed > 0 {
+			b.tokens = min(l.burst, b.tokens+elapsed.Seconds()*l.rate)
+			b.last = now
 		}
-		lim = rate.NewLimiter(l.rate, l.burst)
-		l.clients[addr] = lim
+		if b.tokens < 1 {
+			return false
+		}
 	}
-	return lim.AllowN(now, 1)
+	if l.global != nil && !l.global.AllowN(now, 1) {
+		return false
+	}
+	if b != nil {
+		b.tokens--
+	}
+	return true
 }
 
-func (l *createLimiter) prune(now time.Time) {
-	for addr, lim := range l.clients {
-		if lim.TokensAt(now) >= float64(l.burst) {
-			delete(l.clients, addr)
-		}
+// bucket returns addr's bucket, making it full if addr has none; when the
+// table is full, the least recently used bucket is taken over.
+func (l *createLimiter) bucket(addr string, now time.Time) *clientBucket {
+	if e, ok := l.clients[addr]; ok {
+		l.lru.MoveToFront(e)
+		return e.Value.(*clientBucket)
 	}
+	if l.lru.Len() >= l.max {
+		e := l.lru.Back()
+		b := e.Value.(*clientBucket)
+		delete(l.clients, b.addr)
+		*b = clientBucket{addr: addr, tokens: l.burst, last: now}
+		l.clients[addr] = e
+		l.lru.MoveToFront(e)
+		return b
+	}
+	b := &clientBucket{addr: addr, tokens: l.burst, last: now}
+	l.clients[addr] = l.lru.PushFront(b)
+	return b
+}
+
+// size is the number of addresses the table holds.
+func (l *createLimiter) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.clients)
 }
 
 // remoteIP is the default client address: the peer of the TCP connection.
@@ -64,8 +119,12 @@ func remoteIP(r *http.Request) string {
 // retryAfter is the Retry-After, in seconds, of a refused creation: the time
 // one token takes to come back, rounded up.
 func (m *Manager) retryAfter() int {
-	if m.cfg.CreateRate <= 0 {
+	r := m.cfg.CreateRate
+	if g := m.cfg.CreateGlobalRate; g > 0 && (r <= 0 || g < r) {
+		r = g
+	}
+	if r <= 0 {
 		return 1
 	}
-	return int(1/m.cfg.CreateRate) + 1
+	return int(1/r) + 1
 }

@@ -2,12 +2,14 @@ package sessionio
 
 import (
 	"fmt"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 )
 
 func TestCreateLimiter(t *testing.T) {
-	l := newCreateLimiter(1, 3) // burst 3, then one a second
+	l := newCreateLimiter(1, 3, 0, 0, 10) // burst 3, then one a second
 	now := time.Unix(1000, 0)
 	for i := range 3 {
 		if !l.allow("a", now) {
@@ -28,16 +30,73 @@ func TestCreateLimiter(t *testing.T) {
 	}
 }
 
-func TestCreateLimiterTableStaysBounded(t *testing.T) {
-	l := newCreateLimiter(1000, 1)
+// The global bucket bounds every address together, and a creation it
+// refuses takes no token from the address.
+func TestCreateLimiterGlobalBound(t *testing.T) {
+	l := newCreateLimiter(1, 2, 10, 5, 100)
 	now := time.Unix(1000, 0)
-	for i := range maxLimiterClients {
-		l.allow(fmt.Sprint(i), now)
+	allowed := 0
+	for i := range 20 {
+		if l.allow(fmt.Sprint(i), now) {
+			allowed++
+		}
 	}
-	// Long after, every bucket has refilled: the next new address prunes
-	// them instead of growing the table.
-	l.allow("late", now.Add(time.Hour))
-	if n := len(l.clients); n > 1 {
-		t.Errorf("table holds %d addresses after pruning, want 1", n)
+	if allowed != 5 {
+		t.Fatalf("20 addresses created %d sessions at once, want the global burst, 5", allowed)
+	}
+	if l.allow("new", now) {
+		t.Fatal("a new address got past an empty global bucket")
+	}
+	later := now.Add(100 * time.Millisecond) // one global token back
+	if !l.allow("new", later) {
+		t.Fatal("an address refused only by the global bound lost its own tokens")
+	}
+
+	off := newCreateLimiter(0, 0, 0, 0, 100) // both bounds off
+	for i := range 1000 {
+		if !off.allow("a", now) {
+			t.Fatalf("creation %d refused with every bound off", i+1)
+		}
+	}
+	if off.size() != 0 {
+		t.Error("a limiter with no per-address bound keeps a table")
+	}
+}
+
+// A spray of a million distinct addresses leaves the table at its fixed
+// size, at constant cost per address; the addresses seen last keep their
+// buckets.
+func TestCreateLimiterTableStaysBounded(t *testing.T) {
+	const max = 10_000
+	l := newCreateLimiter(0.001, 1, 0, 0, max) // buckets never refill here
+	now := time.Unix(1000, 0)
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	for i := range 1_000_000 {
+		l.allow(strconv.Itoa(i), now)
+		if i%1000 == 0 {
+			if n := l.size(); n > max {
+				t.Fatalf("table holds %d addresses after %d, want at most %d", n, i+1, max)
+			}
+		}
+	}
+	if n := l.size(); n != max {
+		t.Fatalf("table holds %d addresses after a million, want %d", n, max)
+	}
+	elapsed := time.Since(start)
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	t.Logf("1,000,000 addresses in %v; heap %d KB after, %d KB before", elapsed.Round(time.Millisecond), after.HeapAlloc/1024, before.HeapAlloc/1024)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 64<<20 {
+		t.Errorf("the heap grew by %d MB for a table of %d addresses", grown>>20, max)
+	}
+	if l.allow("999999", now) {
+		t.Error("the last address seen lost its (empty) bucket")
+	}
+	if !l.allow("0", now) {
+		t.Error("the first address, long evicted, did not start with a full bucket")
 	}
 }

@@ -19,10 +19,11 @@ import (
 func newManager(t *testing.T) *sessionio.Manager {
 	t.Helper()
 	m, err := sessionio.New(sessionio.Config{
-		Store:       memory.New(),
-		Keys:        [][]byte{[]byte(strings.Repeat("k", 32))},
-		CreateBurst: 1 << 20,
-		Logger:      tandemtest.Logger(t),
+		Store:            memory.New(),
+		Keys:             [][]byte{[]byte(strings.Repeat("k", 32))},
+		CreateRate:       sessionio.Off,
+		CreateGlobalRate: sessionio.Off,
+		Logger:           tandemtest.Logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)

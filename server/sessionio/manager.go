@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,13 +19,19 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	DefaultCookieName    = "tandem.sid"
-	DefaultTTL           = 24 * time.Hour
-	DefaultCheckInterval = 30 * time.Second
-	DefaultCreateBurst   = 200
-	DefaultCreateRate    = 2.0
-	DefaultStoreTimeout  = 5 * time.Second
+	DefaultCookieName        = "tandem.sid"
+	DefaultTTL               = 24 * time.Hour
+	DefaultCheckInterval     = 30 * time.Second
+	DefaultCreateBurst       = 200
+	DefaultCreateRate        = 2.0
+	DefaultCreateGlobalBurst = 1000
+	DefaultCreateGlobalRate  = 100.0
+	DefaultStoreTimeout      = 5 * time.Second
 )
+
+// Off turns off a Config feature whose zero value means its default:
+// CheckInterval, CreateRate, CreateGlobalRate.
+const Off = -1
 
 // MinKeyLen is the shortest signing key New accepts.
 const MinKeyLen = 32
@@ -83,14 +90,8 @@ type Config struct {
 	// request, socket packet or change that touched it. Default 24h.
 	TTL time.Duration
 
-	// CookieName is the name of the session cookie. Default "tandem.sid".
-	CookieName string
-	// CookieSecure forces the Secure attribute; otherwise the cookie is
-	// Secure on TLS requests only.
-	CookieSecure bool
-	// CookieSameSite is the SameSite attribute. Default http.SameSiteLaxMode.
-	// http.SameSiteNoneMode requires CookieSecure.
-	CookieSameSite http.SameSite
+	// Cookie sets the attributes of the session cookie.
+	Cookie Cookie
 
 	// AllowedOrigins are the other origins whose pages may open sockets with
 	// the user's cookie. A page from the server's own origin always may.
@@ -98,16 +99,24 @@ type Config struct {
 
 	// CheckInterval is how often every socket's session is checked in the
 	// store; a socket whose session is gone gets its connection closed.
-	// Default 30s.
+	// Default 30s; Off turns the periodic check off (sockets still notice
+	// at their next packet).
 	CheckInterval time.Duration
 
 	// CreateBurst and CreateRate bound the sessions one client address can
 	// make the server create: CreateBurst at once, then CreateRate per
-	// second. Defaults 200 and 2.
+	// second. Defaults 200 and 2; CreateRate Off turns this bound off.
 	CreateBurst int
 	CreateRate  float64
-	// ClientIP names the client address of a request for that bound.
-	// Default: the TCP peer address (forwarding headers can be forged).
+	// CreateGlobalBurst and CreateGlobalRate bound the sessions all clients
+	// together can make the server create, whatever their addresses.
+	// Defaults 1000 and 100 per second; CreateGlobalRate Off turns this
+	// bound off.
+	CreateGlobalBurst int
+	CreateGlobalRate  float64
+	// ClientIP names the client address of a request for the per-address
+	// bound. Default: the TCP peer address (forwarding headers can be
+	// forged).
 	ClientIP func(*http.Request) string
 
 	// StoreTimeout bounds each store call made outside an HTTP request
@@ -125,6 +134,30 @@ type Config struct {
 	// hold internal details, already logged, that clients should not see.
 	// Default: http.Error with the status text and a short reason.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, status int, err error)
+}
+
+// Cookie holds the attributes of the session cookie. It is always HttpOnly.
+// It has no Max-Age by default: the browser keeps it for its session, and
+// the store decides when the session ends.
+type Cookie struct {
+	// Name is the cookie's name. Default "tandem.sid". A name starting with
+	// "__Host-" requires Secure, Path "/" and no Domain.
+	Name string
+	// Path is the cookie's Path. Default "/". Sockets only get the session
+	// if the Socket.IO path is under it.
+	Path string
+	// Domain is the cookie's Domain; empty (the default) makes it a
+	// host-only cookie.
+	Domain string
+	// Secure forces the Secure attribute; otherwise the cookie is Secure on
+	// TLS requests only.
+	Secure bool
+	// SameSite is the SameSite attribute. Default http.SameSiteLaxMode.
+	// http.SameSiteNoneMode requires Secure.
+	SameSite http.SameSite
+	// Partitioned sets the Partitioned attribute (CHIPS); it requires
+	// Secure.
+	Partitioned bool
 }
 
 // Manager shares sessions between HTTP handlers and Socket.IO sockets.
@@ -182,14 +215,25 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultTTL
 	}
-	if cfg.CookieName == "" {
-		cfg.CookieName = DefaultCookieName
+	c := &cfg.Cookie
+	if c.Name == "" {
+		c.Name = DefaultCookieName
 	}
-	if cfg.CookieSameSite == 0 || cfg.CookieSameSite == http.SameSiteDefaultMode {
-		cfg.CookieSameSite = http.SameSiteLaxMode
+	if c.Path == "" {
+		c.Path = "/"
 	}
-	if cfg.CookieSameSite == http.SameSiteNoneMode && !cfg.CookieSecure {
-		return nil, errors.New("sessionio: SameSite=None cookies must be Secure; set CookieSecure")
+	if c.SameSite == 0 || c.SameSite == http.SameSiteDefaultMode {
+		c.SameSite = http.SameSiteLaxMode
+	}
+	switch {
+	case !validCookieName(c.Name):
+		return nil, fmt.Errorf("sessionio: Config.Cookie.Name %q is not a valid cookie name", c.Name)
+	case c.SameSite == http.SameSiteNoneMode && !c.Secure:
+		return nil, errors.New("sessionio: SameSite=None cookies must be Secure; set Config.Cookie.Secure")
+	case c.Partitioned && !c.Secure:
+		return nil, errors.New("sessionio: Partitioned cookies must be Secure; set Config.Cookie.Secure")
+	case strings.HasPrefix(c.Name, "__Host-") && (!c.Secure || c.Path != "/" || c.Domain != ""):
+		return nil, errors.New("sessionio: a __Host- cookie must be Secure, with Path \"/\" and no Domain")
 	}
 	if cfg.CheckInterval == 0 {
 		cfg.CheckInterval = DefaultCheckInterval
@@ -199,6 +243,12 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.CreateRate == 0 {
 		cfg.CreateRate = DefaultCreateRate
+	}
+	if cfg.CreateGlobalBurst == 0 {
+		cfg.CreateGlobalBurst = DefaultCreateGlobalBurst
+	}
+	if cfg.CreateGlobalRate == 0 {
+		cfg.CreateGlobalRate = DefaultCreateGlobalRate
 	}
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteIP
@@ -215,10 +265,12 @@ func New(cfg Config) (*Manager, error) {
 	switch {
 	case cfg.TTL < 0:
 		return nil, fmt.Errorf("sessionio: TTL %v must be positive", cfg.TTL)
-	case cfg.CheckInterval < 0:
-		return nil, fmt.Errorf("sessionio: CheckInterval %v must be positive", cfg.CheckInterval)
-	case cfg.CreateBurst < 0 || cfg.CreateRate < 0:
-		return nil, errors.New("sessionio: CreateBurst and CreateRate must not be negative")
+	case cfg.CheckInterval < 0 && cfg.CheckInterval != Off:
+		return nil, fmt.Errorf("sessionio: CheckInterval %v must be positive, or Off", cfg.CheckInterval)
+	case cfg.CreateRate < 0 && cfg.CreateRate != Off, cfg.CreateGlobalRate < 0 && cfg.CreateGlobalRate != Off:
+		return nil, errors.New("sessionio: CreateRate and CreateGlobalRate must be positive, or Off")
+	case cfg.CreateBurst < 0 || cfg.CreateGlobalBurst < 0:
+		return nil, errors.New("sessionio: CreateBurst and CreateGlobalBurst must not be negative")
 	}
 	origins, err := newOriginPolicy(cfg.AllowedOrigins)
 	if err != nil {
@@ -228,7 +280,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg:     cfg,
 		signer:  signer{keys: cfg.Keys},
 		origins: origins,
-		limiter: newCreateLimiter(cfg.CreateRate, cfg.CreateBurst),
+		limiter: newCreateLimiter(cfg.CreateRate, cfg.CreateBurst, cfg.CreateGlobalRate, cfg.CreateGlobalBurst, maxLimiterClients),
 		log:     cfg.Logger,
 		locks:   map[string]*keyLock{},
 		live:    map[string]*Session{},
@@ -239,7 +291,7 @@ func New(cfg Config) (*Manager, error) {
 
 // CookieName is the name of the session cookie, and of the gorilla session
 // to ask for: session.Get(m.CookieName(), c).
-func (m *Manager) CookieName() string { return m.cfg.CookieName }
+func (m *Manager) CookieName() string { return m.cfg.Cookie.Name }
 
 // Ping reports whether the store answers.
 func (m *Manager) Ping(ctx context.Context) error { return m.cfg.Store.Ping(ctx) }
@@ -282,8 +334,8 @@ func (m *Manager) Get(r *http.Request, name string) (*sessions.Session, error) {
 // sessions.Store.
 func (m *Manager) New(r *http.Request, name string) (*sessions.Session, error) {
 	s := m.gorillaSession(r, name)
-	if name != m.cfg.CookieName {
-		return s, fmt.Errorf("sessionio: unknown session %q; this store serves %q", name, m.cfg.CookieName)
+	if name != m.cfg.Cookie.Name {
+		return s, fmt.Errorf("sessionio: unknown session %q; this store serves %q", name, m.cfg.Cookie.Name)
 	}
 	id, ok := m.idFromRequest(r)
 	if !ok {
@@ -305,13 +357,26 @@ func (m *Manager) New(r *http.Request, name string) (*sessions.Session, error) {
 
 // Save writes s to the store, or ends it when s.Options.MaxAge < 0: the
 // record is deleted and the cookie expired. A new session gets a fresh ID and
-// its cookie. Save replaces the stored values wholesale (last writer wins);
-// use Update to change a session atomically. Save never revives a session
-// that was deleted meanwhile: it makes a new one. It implements
-// sessions.Store.
+// its cookie. A positive s.Options.MaxAge gives the cookie that Max-Age (the
+// store's TTL still ends an idle session); the other Options must be the
+// configured cookie's (Config.Cookie), or Save returns an error and writes
+// nothing. It implements sessions.Store.
+//
+// Save replaces the stored values wholesale with s.Values: last writer wins.
+// A session read by Get and saved after a change made meanwhile (by Update,
+// a socket, another request) undoes that change. Use Update to change a
+// session atomically, and Save only for sessions no one else changes. Save
+// never revives a session that was deleted meanwhile: it makes a new one.
 func (m *Manager) Save(r *http.Request, w http.ResponseWriter, s *sessions.Session) error {
 	ctx := r.Context()
-	if s.Options != nil && s.Options.MaxAge < 0 {
+	if err := m.checkOptions(r, s.Options); err != nil {
+		return err
+	}
+	maxAge := 0
+	if s.Options != nil {
+		maxAge = s.Options.MaxAge
+	}
+	if maxAge < 0 {
 		if s.ID != "" {
 			if err := m.cfg.Store.Delete(ctx, keyOf(s.ID)); err != nil {
 				return fmt.Errorf("sessionio: delete: %w", err)
@@ -329,6 +394,14 @@ func (m *Manager) Save(r *http.Request, w http.ResponseWriter, s *sessions.Sessi
 	}
 	if s.ID != "" {
 		_, err := m.update(ctx, keyOf(s.ID), replace, nil)
+		if err == nil {
+			if maxAge > 0 {
+				c := m.cookie(r, s.ID)
+				c.MaxAge = maxAge
+				http.SetCookie(w, c)
+			}
+			return nil
+		}
 		if !errors.Is(err, ErrSessionGone) {
 			return err
 		}
@@ -338,7 +411,9 @@ func (m *Manager) Save(r *http.Request, w http.ResponseWriter, s *sessions.Sessi
 		return err
 	}
 	s.ID, s.IsNew = id, false
-	http.SetCookie(w, m.cookie(r, id))
+	c := m.cookie(r, id)
+	c.MaxAge = maxAge
+	http.SetCookie(w, c)
 	return nil
 }
 
@@ -358,7 +433,7 @@ func (m *Manager) Save(r *http.Request, w http.ResponseWriter, s *sessions.Sessi
 // earlier in the same request keeps its old values.
 func (m *Manager) Update(w http.ResponseWriter, r *http.Request, apply func(Values) error, committed func(*sessions.Session)) (*sessions.Session, error) {
 	ctx := r.Context()
-	s := m.gorillaSession(r, m.cfg.CookieName)
+	s := m.gorillaSession(r, m.cfg.Cookie.Name)
 	if id, ok := m.idFromRequest(r); ok {
 		s.ID, s.IsNew = id, false
 		var then func(Values)
@@ -588,7 +663,7 @@ func (m *Manager) touchIfDue(ctx context.Context, key string, rec store.Record) 
 // signature verifies. Browsers do not separate cookies by port, so a request
 // may carry several cookies of the same name.
 func (m *Manager) idFromRequest(r *http.Request) (string, bool) {
-	for _, c := range r.CookiesNamed(m.cfg.CookieName) {
+	for _, c := range r.CookiesNamed(m.cfg.Cookie.Name) {
 		if id, err := m.signer.verify(c.Value); err == nil {
 			return id, true
 		}
@@ -599,27 +674,53 @@ func (m *Manager) idFromRequest(r *http.Request) (string, bool) {
 func (m *Manager) gorillaSession(r *http.Request, name string) *sessions.Session {
 	s := sessions.NewSession(m, name)
 	s.IsNew = true
-	s.Options = &sessions.Options{
-		Path:     "/",
-		HttpOnly: true,
-		Secure:   m.secure(r),
-		SameSite: m.cfg.CookieSameSite,
-	}
+	s.Options = m.options(r)
 	return s
 }
 
-func (m *Manager) secure(r *http.Request) bool { return m.cfg.CookieSecure || r.TLS != nil }
+// options are the gorilla Options matching the configured cookie.
+func (m *Manager) options(r *http.Request) *sessions.Options {
+	c := m.cfg.Cookie
+	return &sessions.Options{
+		Path:        c.Path,
+		Domain:      c.Domain,
+		HttpOnly:    true,
+		Secure:      m.secure(r),
+		SameSite:    c.SameSite,
+		Partitioned: c.Partitioned,
+	}
+}
+
+// checkOptions accepts the Options of a session to Save only when they
+// match the configured cookie, but for MaxAge: a cookie with another Path or
+// Domain would be a second session cookie that the sockets never see.
+func (m *Manager) checkOptions(r *http.Request, o *sessions.Options) error {
+	if o == nil {
+		return nil
+	}
+	want := m.options(r)
+	got := *o
+	got.MaxAge = 0
+	if got != *want {
+		return fmt.Errorf("sessionio: Save: session Options %+v differ from the configured cookie %+v; set them in Config.Cookie (only MaxAge may change per session)", got, *want)
+	}
+	return nil
+}
+
+func (m *Manager) secure(r *http.Request) bool { return m.cfg.Cookie.Secure || r.TLS != nil }
 
 // cookie returns the session cookie for id, or an expired one when id is "".
 // It has no Max-Age: the browser keeps it for its session, and the store
 // decides when the session ends.
 func (m *Manager) cookie(r *http.Request, id string) *http.Cookie {
 	c := &http.Cookie{
-		Name:     m.cfg.CookieName,
-		Path:     "/",
-		HttpOnly: true,
-		Secure:   m.secure(r),
-		SameSite: m.cfg.CookieSameSite,
+		Name:        m.cfg.Cookie.Name,
+		Path:        m.cfg.Cookie.Path,
+		Domain:      m.cfg.Cookie.Domain,
+		HttpOnly:    true,
+		Secure:      m.secure(r),
+		SameSite:    m.cfg.Cookie.SameSite,
+		Partitioned: m.cfg.Cookie.Partitioned,
 	}
 	if id == "" {
 		c.MaxAge = -1
@@ -666,4 +767,12 @@ func (m *Manager) lockKey(ctx context.Context, key string) (func(), error) {
 		<-l.ch
 		drop()
 	}, nil
+}
+
+// validCookieName reports whether name is a cookie name net/http keeps: a
+// non-empty token.
+func validCookieName(name string) bool {
+	return name != "" && strings.IndexFunc(name, func(r rune) bool {
+		return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r)
+	}) < 0
 }

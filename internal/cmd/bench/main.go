@@ -18,7 +18,8 @@
 //
 // All the load comes from one address, so a server started separately needs
 // SESSION_CREATE_BURST (at least sockets/per-session + a few),
-// SESSION_CREATE_RATE and MAX_CONNS_PER_CLIENT (at least sockets + 100)
+// SESSION_CREATE_RATE, SESSION_CREATE_GLOBAL_RATE (or off) and
+// MAX_CONNS_PER_CLIENT (at least sockets + 100)
 // lifted, or the set-up fails with 429.
 package main
 
@@ -254,15 +255,16 @@ func serve(args []string) int {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	srv, err := server.New(server.Config{
-		Addr:               "127.0.0.1:0",
-		Store:              st,
-		DataDir:            dir,
-		SessionSecrets:     []string{hex.EncodeToString(key)},
-		SessionCreateBurst: 1_000_000, // all the load comes from one address
-		SessionCreateRate:  1_000_000,
-		MaxConnsPerClient:  1_000_000,
-		WebDir:             filepath.Join(dir, "no-page"), // the API only
-		Logger:             slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		Addr:                    "127.0.0.1:0",
+		Store:                   st,
+		DataDir:                 dir,
+		SessionSecrets:          []string{hex.EncodeToString(key)},
+		SessionCreateBurst:      1_000_000, // all the load comes from one address
+		SessionCreateRate:       1_000_000,
+		SessionCreateGlobalRate: 1_000_000,
+		MaxConnsPerClient:       1_000_000,
+		WebDir:                  filepath.Join(dir, "no-page"), // the API only
+		Logger:                  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench serve:", err)

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tandem-go/tandem/server"
+	"github.com/tandem-go/tandem/server/sessionio"
 )
 
 func main() {
@@ -98,6 +99,18 @@ var settings = []setting{
 			return fmt.Errorf("%q is not a positive number", v)
 		}
 		c.SessionCreateRate = f
+		return nil
+	}},
+	{"SESSION_CREATE_GLOBAL_RATE", "sessions per second all clients together may create, or off (default 100; burst ten seconds' worth, at least 1000)", func(c *options, v string) error {
+		if strings.EqualFold(v, "off") {
+			c.SessionCreateGlobalRate = sessionio.Off
+			return nil
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			return fmt.Errorf("%q is not a positive number or off", v)
+		}
+		c.SessionCreateGlobalRate = f
 		return nil
 	}},
 	{"COOKIE_SECURE", "force the cookie's Secure flag: true or false (default: on TLS requests)", func(c *options, v string) error {

@@ -559,6 +559,16 @@ func TestParse(t *testing.T) {
 				tb.Errorf("options %+v", o.Config)
 			}
 		}},
+		{name: "ok, global creation rate", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=50"}, expect: func(tb testing.TB, o *options) {
+			if o.SessionCreateGlobalRate != 50 {
+				tb.Errorf("SessionCreateGlobalRate %v, want 50", o.SessionCreateGlobalRate)
+			}
+		}},
+		{name: "ok, global creation rate off", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=off"}, expect: func(tb testing.TB, o *options) {
+			if o.SessionCreateGlobalRate != -1 {
+				tb.Errorf("SessionCreateGlobalRate %v, want -1 (sessionio.Off)", o.SessionCreateGlobalRate)
+			}
+		}},
 		{name: "ok, connection limits and proxies", givenEnv: []string{"BODY_READ_TIMEOUT=3s", "MAX_CONNS_PER_CLIENT=9", "TRUSTED_PROXIES=10.0.0.0/8, fd00::/8"}, expect: func(tb testing.TB, o *options) {
 			if o.BodyReadTimeout != 3*time.Second || o.MaxConnsPerClient != 9 || !slices.Equal(o.TrustedProxies, []string{"10.0.0.0/8", "fd00::/8"}) {
 				tb.Errorf("options %+v", o.Config)
@@ -577,6 +587,7 @@ func TestParse(t *testing.T) {
 		{name: "nok, SESSION_CHECK_INTERVAL", givenEnv: []string{"SESSION_CHECK_INTERVAL=often"}, expectVar: "SESSION_CHECK_INTERVAL"},
 		{name: "nok, SESSION_CREATE_BURST", givenEnv: []string{"SESSION_CREATE_BURST=0"}, expectVar: "SESSION_CREATE_BURST"},
 		{name: "nok, SESSION_CREATE_RATE", givenEnv: []string{"SESSION_CREATE_RATE=-2"}, expectVar: "SESSION_CREATE_RATE"},
+		{name: "nok, SESSION_CREATE_GLOBAL_RATE", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=-3"}, expectVar: "SESSION_CREATE_GLOBAL_RATE"},
 		{name: "nok, COOKIE_SECURE", givenEnv: []string{"COOKIE_SECURE=maybe"}, expectVar: "COOKIE_SECURE"},
 		{name: "nok, MAX_SOCKET_PAYLOAD", givenEnv: []string{"MAX_SOCKET_PAYLOAD=1MB"}, expectVar: "MAX_SOCKET_PAYLOAD"},
 		{name: "nok, LOG_LEVEL", givenEnv: []string{"LOG_LEVEL=loud"}, expectVar: "LOG_LEVEL"},
