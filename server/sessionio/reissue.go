@@ -11,7 +11,7 @@ import "net/http"
 // new session or a logout does, has the last word). It is safe to call
 // from any goroutine.
 func (m *Manager) Reissue(w http.ResponseWriter, r *http.Request) {
-	for _, c := range r.CookiesNamed(m.cfg.CookieName) {
+	for _, c := range r.CookiesNamed(m.cfg.Cookie.Name) {
 		id, key, err := m.signer.verifyKey(c.Value)
 		if err != nil {
 			continue
