@@ -10,8 +10,6 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-
-	"github.com/tandem-go/tandem/server"
 )
 
 // nodePageEnv names the URL of a running Node recipe page
@@ -28,7 +26,11 @@ const nodePageEnv = "TANDEM_NODE_PAGE"
 //	PORT=3100 node "$B/seed-node/server.js" &
 //	TANDEM_NODE_PAGE=http://127.0.0.1:3100 go test -count=1 -v -run TestFirstCountAgainstNode ./e2e/
 //
-// TANDEM_MEASURE_RUNS sets the repetitions (default 7).
+// TANDEM_MEASURE_RUNS sets the repetitions (default 7). With
+// TANDEM_NODE_SPA set to the Node server's SPA_PORT page (started with
+// SPA_PORT=3101 PUBLIC_URL=http://127.0.0.1:3100
+// CORS_ORIGINS=http://127.0.0.1:3101), it also compares the two
+// cross-origin pages, tandem's served on its own SPA listener.
 func TestFirstCountAgainstNode(t *testing.T) {
 	nodeURL := os.Getenv(nodePageEnv)
 	if nodeURL == "" {
@@ -42,8 +44,11 @@ func TestFirstCountAgainstNode(t *testing.T) {
 		}
 		runs = n
 	}
-	srv := startServer(t, server.Config{})
+	srv, _, spa := crossOriginServer(t)
 	pages := []struct{ name, url string }{{"tandem", srv.URL()}, {"Node page", nodeURL}}
+	if nodeSPA := os.Getenv("TANDEM_NODE_SPA"); nodeSPA != "" {
+		pages = append(pages, struct{ name, url string }{"tandem SPA", spa}, struct{ name, url string }{"Node SPA", nodeSPA})
+	}
 
 	// times[page][visit] are the milliseconds to the first count.
 	times := map[string]map[string][]float64{}
@@ -82,9 +87,14 @@ func TestFirstCountAgainstNode(t *testing.T) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "first count, median of %d runs (headless Chromium, same machine, one run):\n", runs)
 	fmt.Fprintf(&b, "| visit | tandem | Node page | ratio |\n|---|---|---|---|\n")
-	for _, visit := range visits {
-		tm, nm := median(times["tandem"][visit]), median(times["Node page"][visit])
-		fmt.Fprintf(&b, "| %s, to the first count | %.0f ms | %.0f ms | ×%.2f |\n", visit, tm, nm, tm/nm)
+	for _, pair := range [][2]string{{"tandem", "Node page"}, {"tandem SPA", "Node SPA"}} {
+		if len(times[pair[0]]) == 0 {
+			continue
+		}
+		for _, visit := range visits {
+			tm, nm := median(times[pair[0]][visit]), median(times[pair[1]][visit])
+			fmt.Fprintf(&b, "| %s vs %s: %s, to the first count | %.0f ms | %.0f ms | ×%.2f |\n", pair[0], pair[1], visit, tm, nm, tm/nm)
+		}
 	}
 	t.Log(b.String())
 }
