@@ -1,8 +1,12 @@
 package sessionio
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/tandem-go/tandem/server/store/memory"
 )
 
 func TestSignerVerify(t *testing.T) {
@@ -82,6 +86,42 @@ func FuzzVerify(f *testing.F) {
 		}
 		if s.sign(id) != value {
 			t.Fatalf("verify accepted %q, which sign(%q) does not produce", value, id)
+		}
+	})
+}
+
+// FuzzCookieHeader: whatever Cookie header a request carries (duplicated
+// names, quotes, garbage, a valid cookie among others), reading the session
+// ID from it and re-issuing it never panic; an ID comes only from a cookie
+// one of the keys signed, and a cookie is re-issued only when an older key
+// signed it, with the current key.
+func FuzzCookieHeader(f *testing.F) {
+	cur, old := []byte(strings.Repeat("n", 32)), []byte(strings.Repeat("o", 32))
+	m, err := New(Config{Store: memory.New(), Keys: [][]byte{cur, old}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	oldSigner := signer{keys: [][]byte{old}}
+	f.Fuzz(func(t *testing.T, header string, oldValid bool) {
+		if oldValid {
+			header += "; " + DefaultCookieName + "=" + oldSigner.sign(newID())
+		}
+		r := &http.Request{Header: http.Header{"Cookie": {header}}}
+		id, ok := m.idFromRequest(r)
+		if ok && !validID(id) {
+			t.Fatalf("idFromRequest(%q) = %q, not an ID", header, id)
+		}
+		w := httptest.NewRecorder()
+		m.Reissue(w, r)
+		set := w.Result().Cookies()
+		switch {
+		case len(set) > 1:
+			t.Fatalf("Reissue(%q) set %d cookies", header, len(set))
+		case len(set) == 1:
+			got, key, err := m.signer.verifyKey(set[0].Value)
+			if err != nil || key != 0 || !ok || got != id {
+				t.Fatalf("Reissue(%q) set %q (key %d, %v), want the request's ID %q signed with the current key", header, set[0].Value, key, err, id)
+			}
 		}
 	})
 }

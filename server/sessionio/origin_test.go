@@ -2,6 +2,8 @@ package sessionio
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -64,4 +66,52 @@ func TestOriginPolicyAllows(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzOrigin: CORS_ORIGINS entries and Origin headers come from outside.
+// NormalizeOrigin never panics, accepts only http(s) origins without a
+// wildcard, path or user, and is idempotent; the policy lets an Origin
+// through only when it is in the allowlist (case aside) or names the
+// request's own host, and a request without Origin only when the browser
+// does not say it is cross-site.
+func FuzzOrigin(f *testing.F) {
+	f.Fuzz(func(t *testing.T, entry, origin, host, fetchSite string) {
+		n, err := NormalizeOrigin(entry)
+		if err == nil {
+			u, perr := url.Parse(n)
+			if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Contains(n, "*") || u.User != nil || u.Path != "" {
+				t.Fatalf("NormalizeOrigin(%q) = %q, not an origin", entry, n)
+			}
+			if again, err := NormalizeOrigin(n); err != nil || again != n {
+				t.Fatalf("NormalizeOrigin(%q) = %q, but again gives %q, %v", entry, n, again, err)
+			}
+		}
+		p, err := newOriginPolicy([]string{entry})
+		if err != nil {
+			return
+		}
+		r := &http.Request{Header: http.Header{}, Host: host}
+		if origin != "" {
+			r.Header.Set("Origin", origin)
+		}
+		if fetchSite != "" {
+			r.Header.Set("Sec-Fetch-Site", fetchSite)
+		}
+		if !p.allows(r) {
+			return
+		}
+		got := r.Header.Get("Origin")
+		switch {
+		case got == "":
+			if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+				t.Fatalf("a request without Origin but Sec-Fetch-Site cross-site passed")
+			}
+		case strings.EqualFold(got, n):
+		default:
+			u, err := url.Parse(got)
+			if err != nil || u.Host == "" || !strings.EqualFold(u.Host, host) {
+				t.Fatalf("Origin %q passed an allowlist of %q on host %q", got, n, host)
+			}
+		}
+	})
 }

@@ -3,6 +3,8 @@ package web
 import (
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -90,4 +92,32 @@ func TestParseTrustedProxies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzClientAddr: X-Forwarded-For and TRUSTED_PROXIES are text from
+// outside. Parsing and naming never panic; the name is an IP address, an
+// IPv6 /64 or the raw peer; without trusted proxies the header changes
+// nothing.
+func FuzzClientAddr(f *testing.F) {
+	f.Fuzz(func(t *testing.T, trusted, peer, xff string) {
+		prefixes, err := ParseTrustedProxies(strings.Split(trusted, ","))
+		if err != nil {
+			prefixes = nil
+		}
+		r := &http.Request{RemoteAddr: peer, Header: http.Header{}}
+		r.Header.Set("X-Forwarded-For", xff)
+		got := NewClientAddr(prefixes).Of(r)
+		if got != peer {
+			if _, err := netip.ParseAddr(got); err != nil {
+				p, err := netip.ParsePrefix(got)
+				if err != nil || p.Bits() != 64 || !p.Addr().Is6() {
+					t.Fatalf("Of = %q: neither an address, a /64 nor the peer %q", got, peer)
+				}
+			}
+		}
+		bare := &http.Request{RemoteAddr: peer, Header: http.Header{}}
+		if plain := NewClientAddr(nil).Of(r); plain != NewClientAddr(nil).Of(bare) {
+			t.Fatalf("without trusted proxies, X-Forwarded-For %q changed the client from %q to %q", xff, NewClientAddr(nil).Of(bare), plain)
+		}
+	})
 }

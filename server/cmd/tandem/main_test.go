@@ -759,3 +759,32 @@ func TestCommandSIGKILLLosesNoAckedIncrement(t *testing.T) {
 	_ = again.cmd.Process.Signal(syscall.SIGTERM)
 	again.wait(t, 10*time.Second)
 }
+
+// FuzzParse: configuration comes from the environment and the command line
+// of whoever runs the server. parse never panics, and every error but a
+// flag error (which the flag package reports itself) is a ConfigError that
+// names one of the settings.
+func FuzzParse(f *testing.F) {
+	f.Fuzz(func(t *testing.T, name, value, flagArg string) {
+		var args []string
+		if flagArg != "" {
+			args = strings.Fields(flagArg)
+		}
+		o, err := parse(args, env(name+"="+value), io.Discard)
+		if err == nil {
+			if o == nil {
+				t.Fatal("parse returned neither options nor an error")
+			}
+			return
+		}
+		var ce *server.ConfigError
+		if errors.As(err, &ce) {
+			if !slices.ContainsFunc(settings, func(s setting) bool { return s.env == ce.Var }) {
+				t.Fatalf("a ConfigError names %q, which is not a setting", ce.Var)
+			}
+			if ce.Problem == "" || strings.Contains(ce.Problem, "\n") {
+				t.Fatalf("ConfigError %q: want one line", ce.Problem)
+			}
+		}
+	})
+}
