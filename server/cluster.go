@@ -50,6 +50,7 @@ func newCluster(url string, log *slog.Logger) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	quietRedisOnce.Do(func() { goredis.SetLogger(&quietRedis{}) })
 	subOpts := *o
 	d := &backoffDialer{min: 50 * time.Millisecond, max: 2 * time.Second}
 	c := &cluster{pub: goredis.NewClient(o), log: log}
@@ -141,4 +142,30 @@ func (d *backoffDialer) ProcessHook(next goredis.ProcessHook) goredis.ProcessHoo
 
 func (d *backoffDialer) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return next
+}
+
+// go-redis logs through one logger for the whole process, and during an
+// outage it writes a line for every failed dial of every pool. quietRedis
+// turns those into at most one warning per errorLogEvery, through slog's
+// default logger, with the number of lines it held back.
+type quietRedis struct {
+	mu      sync.Mutex
+	last    time.Time
+	dropped int
+}
+
+var quietRedisOnce sync.Once
+
+func (q *quietRedis) Printf(ctx context.Context, format string, v ...any) {
+	q.mu.Lock()
+	now := time.Now()
+	if now.Sub(q.last) < errorLogEvery {
+		q.dropped++
+		q.mu.Unlock()
+		return
+	}
+	dropped := q.dropped
+	q.last, q.dropped = now, 0
+	q.mu.Unlock()
+	slog.Default().WarnContext(ctx, "go-redis: "+fmt.Sprintf(format, v...), "similar_lines_dropped", dropped)
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"net/http"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -209,4 +210,128 @@ func errorBody(t *testing.T, body string) string {
 		t.Fatalf("body %q is not a JSON error", body)
 	}
 	return e.Error
+}
+
+// Items 2 and 5: Redis stops and comes back, with two nodes serving a
+// session with sockets on both. Meanwhile requests fail fast with 503 and a
+// JSON error, a socket incr acks the error, /healthz says 503, nothing
+// panics, the adapter's receive loops back off instead of spinning, and no
+// goroutines pile up. Once Redis is back, everything works again by itself:
+// the session (kept by Redis across its restart) and its count, socket
+// increments, and delivery across nodes.
+func TestClusterRedisOutage(t *testing.T) {
+	rds := tandemtest.StartRedis(t)
+	nodes := startNodes(t, rds, 2, server.Config{SessionCheckInterval: 200 * time.Millisecond})
+	drv := tandemtest.NewDriver(t)
+	a := tandemtest.NewClient(t, nodes[0].URL())
+	a.Incr()
+	sa := drv.Dial(nodes[0].URL(), tandemtest.Options{Cookie: a.Cookie(), Reconnect: true})
+	sb := drv.Dial(nodes[1].URL(), tandemtest.Options{Cookie: a.Cookie(), Transport: tandemtest.Polling, Reconnect: true})
+	if got := sb.Incr(); got != 2 || sa.Count(wait) != 2 {
+		t.Fatalf("before the outage: incr on B = %d", got)
+	}
+	before := runtime.NumGoroutine()
+	errsBefore := server.AdapterErrors(nodes[0]) + server.AdapterErrors(nodes[1])
+
+	rds.Stop()
+	outage := time.Now()
+	for i := range 20 {
+		for j, n := range nodes {
+			c := on(t, n, a)
+			start := time.Now()
+			status, body, _ := c.Do(http.MethodPost, shared.RouteIncr)
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("node %d: POST /incr took %v with Redis down", j, d)
+			}
+			if status != http.StatusServiceUnavailable || errorBody(t, body) != "session store unavailable" {
+				t.Fatalf("node %d, try %d: POST /incr with Redis down: %d %s, want 503 and a JSON error", j, i, status, body)
+			}
+			if status, body, _ := c.Do(http.MethodGet, shared.RouteHealth); status != http.StatusServiceUnavailable {
+				t.Fatalf("node %d: /healthz with Redis down: %d %s, want 503", j, status, body)
+			}
+		}
+	}
+	for i, s := range []*tandemtest.Socket{sa, sb} {
+		raw, err := s.EmitAck(shared.EventIncr)
+		var e shared.ErrorBody
+		if err != nil || json.Unmarshal(raw, &e) != nil || e.Error != "session store unavailable" {
+			t.Errorf("socket %d: incr with Redis down acked %s (%v), want the store error", i, raw, err)
+		}
+	}
+	// Let the adapter's loops run against the dead Redis for a while.
+	time.Sleep(time.Until(outage.Add(2 * time.Second)))
+	errs := server.AdapterErrors(nodes[0]) + server.AdapterErrors(nodes[1]) - errsBefore
+	perSecond := float64(errs) / time.Since(outage).Seconds()
+	t.Logf("adapter errors during the outage: %d (%.0f/s over two nodes)", errs, perSecond)
+	if perSecond > 50 {
+		t.Errorf("the adapter reported %.0f errors a second with Redis down: its receive loops spin", perSecond)
+	}
+	if g := runtime.NumGoroutine(); g > before+50 {
+		t.Errorf("goroutines: %d before the outage, %d during it", before, g)
+	}
+
+	rds.Start()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		status, body, _ := a.Do(http.MethodPost, shared.RouteIncr)
+		if status == http.StatusOK {
+			if body != "3" {
+				t.Fatalf("first incr after Redis came back = %s, want 3: the session and its count are kept", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("POST /incr still %d %s 20s after Redis came back", status, body)
+		}
+		time.Sleep(50 * time.Millisecond) // polling for recovery
+	}
+	for i, n := range nodes {
+		c := on(t, n, a)
+		for {
+			status, body, _ := c.Do(http.MethodGet, shared.RouteHealth)
+			if status == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d: /healthz still %d %s 20s after Redis came back", i, status, body)
+			}
+			time.Sleep(50 * time.Millisecond) // polling for recovery
+		}
+	}
+	// The adapters resubscribe by themselves (after their back-off): wait
+	// until both nodes listen again, then a change on A reaches B's socket.
+	raw := rds.Client(0)
+	for {
+		subs := raw.PubSubNumSub(t.Context(), "tandem:socket.io-request#/#").Val()["tandem:socket.io-request#/#"]
+		if subs == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d nodes subscribed 20s after Redis came back, want 2", subs)
+		}
+		time.Sleep(50 * time.Millisecond) // polling for recovery
+	}
+	if got := sb.Incr(); got != 4 {
+		t.Fatalf("socket incr on B after the outage = %d, want 4", got)
+	}
+	want := 5
+	if got := a.Incr(); got != want {
+		t.Fatalf("incr on A after the outage = %d, want %d", got, want)
+	}
+	for {
+		if n := sb.Count(wait); n == want {
+			break
+		}
+	}
+	for i := 0; ; i++ {
+		g := runtime.NumGoroutine()
+		if g <= before+20 {
+			break
+		}
+		if i == 100 {
+			t.Errorf("goroutines: %d before the outage, %d after it", before, g)
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // goroutines of finished requests exit
+	}
 }

@@ -46,12 +46,20 @@ func (h *Hub) CountChanged(sessionKey string, count int) {
 // SessionEnded tells every socket of the session why, then disconnects them
 // all (on every node), cleanly, so the clients do not reconnect by
 // themselves into a new session.
+//
+// This node's sockets are always told and disconnected at once. When the
+// other nodes cannot be reached (Redis down), it says so: the session is
+// gone from the store all the same, so their sockets close at their next
+// packet or periodic check.
 func (h *Hub) SessionEnded(sessionKey string) {
-	if err := h.sessions.Emit(sessionKey, shared.EventSessionEnded, shared.SessionEnded{Reason: shared.ReasonLogout}); err != nil {
-		h.log.Error("realtime: emit session ended", "err", err)
-	}
-	if err := h.sessions.Disconnect(sessionKey); err != nil {
-		h.log.Error("realtime: disconnect session", "err", err)
+	err := h.sessions.Emit(sessionKey, shared.EventSessionEnded, shared.SessionEnded{Reason: shared.ReasonLogout})
+	err = errors.Join(err, h.sessions.Disconnect(sessionKey))
+	switch {
+	case errors.Is(err, sessionio.ErrNodesUnreachable):
+		h.log.Warn("realtime: logout: this node's sockets of the session were disconnected, but the other nodes could not be reached; theirs close at their next packet or within SESSION_CHECK_INTERVAL",
+			"session", sessionKey[:12], "err", err)
+	case err != nil:
+		h.log.Error("realtime: logout: tell and disconnect the session's sockets", "session", sessionKey[:12], "err", err)
 	}
 }
 

@@ -10,7 +10,9 @@
 //   - A Manager is a gorilla sessions.Store (use it with echo-contrib/session)
 //     and wires a Socket.IO server with Attach: every socket gets its
 //     handshake's session (FromSocket), joins the session's room, and reloads
-//     the session before each incoming packet. A handshake without a valid
+//     the session before each incoming packet (when the store is unavailable
+//     the packet is handled with the values the handle holds, and a change
+//     fails with an error wrapping ErrStoreUnavailable). A handshake without a valid
 //     session gets a new one and its cookie, set on the polling answer or
 //     the WebSocket 101.
 //   - Changes are atomic read-modify-writes (Manager.Update for HTTP,
@@ -24,6 +26,12 @@
 //     of sessions that are gone are closed, so clients reconnect into fresh
 //     sessions. Manager.Disconnect ends them cleanly instead (no reconnect),
 //     on every node sharing the Socket.IO adapter.
+//   - With an adapter that reaches other nodes (Redis), Emit and Disconnect
+//     act on this node's sockets at once and are relayed to the others on
+//     one channel, in order; an event emitted from a committed callback is
+//     never delivered to a socket that already had a newer commit's (see
+//     cluster.go). When the other nodes cannot be reached, the error wraps
+//     ErrNodesUnreachable and this node's sockets were still served.
 //
 // # Concurrency
 //

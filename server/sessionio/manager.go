@@ -49,7 +49,7 @@ var (
 	// Origin (see Config.AllowedOrigins).
 	ErrForbiddenOrigin = errors.New("sessionio: origin not allowed")
 	// ErrStoreUnavailable wraps the store error of a socket handshake that
-	// could not read or create its session.
+	// could not read or create its session, and of a socket packet's reload.
 	ErrStoreUnavailable = errors.New("sessionio: session store unavailable")
 	// ErrNotAttached is returned by the methods that need a Socket.IO server
 	// (Emit, Disconnect, Renew's socket moves) before Attach.

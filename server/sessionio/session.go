@@ -66,7 +66,7 @@ func (s *Session) Reload(ctx context.Context) error {
 		if errors.Is(err, store.ErrNotFound) {
 			return ErrSessionGone
 		}
-		return fmt.Errorf("sessionio: reload: %w", err)
+		return fmt.Errorf("sessionio: reload: %w: %w", ErrStoreUnavailable, err)
 	}
 	if s.holds(key, rec.Version) {
 		s.m.touchIfDue(ctx, key, rec)

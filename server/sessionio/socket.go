@@ -167,6 +167,15 @@ func (m *Manager) Middleware(s *socket.Socket, next func(*socket.ExtendedError))
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 		defer cancel()
 		if err := h.Reload(ctx); err != nil {
+			if errors.Is(err, ErrStoreUnavailable) {
+				// The store is down, not the session: the handlers run
+				// with the values the handle holds, and a change they
+				// try fails with the store's error, which they can
+				// answer (an ack) while the socket stays connected.
+				m.log.Debug("sessionio: reload failed; handling the packet with the values held", "session", logKey(h.Key()), "err", err)
+				next(nil)
+				return
+			}
 			m.dropSocket(s, h, err)
 			return
 		}
