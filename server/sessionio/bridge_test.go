@@ -50,15 +50,27 @@ func newBridge(t *testing.T, cfg sessionio.Config) *bridge {
 		b.handles <- h
 		s.On("set", func(args ...any) {
 			v, _ := args[0].(string)
-			_, _ = h.Update(context.Background(), func(vals sessionio.Values) error { vals["v"] = v; return nil }, nil)
+			_, err := h.Update(context.Background(), func(vals sessionio.Values) error { vals["v"] = v; return nil }, nil)
+			if err != nil {
+				v = "error: " + err.Error()
+			}
 			args[len(args)-1].(socket.Ack)([]any{v}, nil)
 		})
+	})
+	e.POST("/renew", func(c echo.Context) error {
+		s, err := m.Renew(c.Response(), c.Request())
+		if err != nil {
+			return err
+		}
+		return c.String(http.StatusOK, m.KeyOf(s))
 	})
 	e.POST("/set", func(c echo.Context) error {
 		s, err := m.Update(c.Response(), c.Request(), func(vals sessionio.Values) error {
 			vals["v"] = c.QueryParam("v")
 			return nil
-		}, nil)
+		}, func(s *sessions.Session) {
+			_ = m.Emit(m.KeyOf(s), "v", s.Values["v"])
+		})
 		if err != nil {
 			return err
 		}

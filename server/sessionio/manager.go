@@ -604,17 +604,11 @@ func (m *Manager) create(ctx context.Context, r *http.Request, apply func(Values
 	if err != nil {
 		return "", nil, err
 	}
-	for {
-		id := newID()
-		err := m.cfg.Store.Create(ctx, keyOf(id), data, m.cfg.TTL)
-		if errors.Is(err, store.ErrExists) {
-			continue // 2^-256; but never overwrite someone's session
-		}
-		if err != nil {
-			return "", nil, fmt.Errorf("sessionio: create: %w", err)
-		}
-		return id, v, nil
+	id, _, err := m.createRecord(ctx, data)
+	if err != nil {
+		return "", nil, err
 	}
+	return id, v, nil
 }
 
 // load reads a session. A session that is missing or whose data cannot be

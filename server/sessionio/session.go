@@ -61,6 +61,14 @@ func (s *Session) Version() uint64 {
 // the session is gone or its data cannot be read.
 func (s *Session) Reload(ctx context.Context) error {
 	key := s.Key()
+	err := s.reload(ctx, key)
+	if errors.Is(err, ErrSessionGone) && s.Key() != key {
+		err = s.reload(ctx, s.Key()) // renewed meanwhile
+	}
+	return err
+}
+
+func (s *Session) reload(ctx context.Context, key string) error {
 	rec, err := s.m.cfg.Store.Load(ctx, key)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -86,7 +94,11 @@ func (s *Session) Reload(ctx context.Context) error {
 // when the session is gone; a socket cannot set a cookie, so it never
 // creates one.
 func (s *Session) Update(ctx context.Context, apply func(Values) error, committed func(Values)) (Values, error) {
-	v, err := s.m.update(ctx, s.Key(), apply, committed)
+	key := s.Key()
+	v, err := s.m.update(ctx, key, apply, committed)
+	if errors.Is(err, ErrSessionGone) && s.Key() != key {
+		v, err = s.m.update(ctx, s.Key(), apply, committed) // renewed meanwhile
+	}
 	if err != nil {
 		return nil, err
 	}

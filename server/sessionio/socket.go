@@ -236,7 +236,7 @@ func (m *Manager) acquire(ctx context.Context, id string, s *socket.Socket) (*Se
 
 func (m *Manager) release(s *socket.Socket, h *Session) {
 	m.sockets.Delete(s)
-	m.floors.remove(h.key, s.Id())
+	m.floors.remove(h.Key(), s.Id())
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(h.sockets, s)
