@@ -68,6 +68,7 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 	})
 	engine := io.ServeHandler(opts)
 	maxBody := io.Engine().Opts().MaxHttpBufferSize() // with the engine's defaults
+	rules := newHandshakeRules(io)
 	io.Engine().Use(m.setCookie)
 	io.Use(m.Middleware)
 	m.io.Store(io)
@@ -82,6 +83,11 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 		if !m.origins.allows(r) {
 			m.log.Info("sessionio: socket refused: origin not allowed", "origin", r.Header.Get("Origin"))
 			m.cfg.ErrorHandler(w, r, http.StatusForbidden, ErrForbiddenOrigin)
+			return
+		}
+		if err := rules.check(r); err != nil {
+			m.log.Debug("sessionio: socket refused", "err", err)
+			m.cfg.ErrorHandler(w, r, http.StatusBadRequest, err)
 			return
 		}
 		if r.Method == http.MethodGet && r.URL.Query().Get("sid") == "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -84,6 +85,8 @@ func SocketRefusal(w http.ResponseWriter, _ *http.Request, status int, err error
 		msg = "too many new sessions from this address; retry later"
 	case errors.Is(err, sessionio.ErrStoreUnavailable):
 		msg = "session store unavailable"
+	case errors.Is(err, sessionio.ErrBadHandshake):
+		msg = strings.TrimPrefix(err.Error(), "sessionio: ")
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, status, shared.ErrorBody{Error: msg})

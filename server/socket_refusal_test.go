@@ -1,0 +1,118 @@
+package server_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tandem-go/tandem/internal/tandemtest"
+	"github.com/tandem-go/tandem/server"
+	"github.com/tandem-go/tandem/server/store/memory"
+	"github.com/tandem-go/tandem/shared"
+)
+
+// Issue 6, items 3 and 4 (Engine.IO part): JSONP polling is refused, and
+// only a handshake that passed every check creates a session. Each refused
+// request gets a 400, no cookie, and leaves the store as it was; the two
+// valid handshakes, the positive controls, create one session each.
+func TestEngineIORefusalsCreateNothing(t *testing.T) {
+	t.Parallel()
+	st := memory.New()
+	srv := tandemtest.Start(t, server.Config{Backend: st})
+	base := srv.URL() + shared.SocketPath
+	victim := secSession(t, srv.URL(), 1)
+	// A live polling connection of the victim's session, for the requests
+	// that name a sid.
+	status, body, _ := secPollingHandshake(t, srv.URL(), secHeader("Cookie", victim.Cookie()))
+	if status != http.StatusOK {
+		t.Fatalf("polling handshake: %d %q", status, body)
+	}
+	sid := secEngineSID(t, body)
+	upgrade := []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}
+	tests := []struct {
+		name         string
+		givenMethod  string
+		givenQuery   string
+		givenHeader  []string
+		expect       int
+		expectOurs   bool   // our JSON error body, not the engine's
+		expectInBody string // in the error message
+	}{
+		{name: "nok, JSONP handshake", givenQuery: "?EIO=4&transport=polling&j=0", expect: 400, expectOurs: true, expectInBody: "JSONP"},
+		{name: "nok, JSONP handshake without a callback number", givenQuery: "?EIO=4&transport=polling&j=", expect: 400, expectOurs: true, expectInBody: "JSONP"},
+		{name: "nok, JSONP poll of a live connection", givenQuery: "?EIO=4&transport=polling&j=0&sid=" + sid, expect: 400, expectOurs: true, expectInBody: "JSONP"},
+		{name: "nok, JSONP POST to a live connection", givenMethod: http.MethodPost, givenQuery: "?EIO=4&transport=polling&j=0&sid=" + sid, expect: 400, expectOurs: true, expectInBody: "JSONP"},
+		{name: "nok, unknown transport", givenQuery: "?EIO=4&transport=flashsocket", expect: 400, expectOurs: true, expectInBody: "transport"},
+		{name: "nok, WebTransport over HTTP/1", givenQuery: "?EIO=4&transport=webtransport", expect: 400, expectOurs: true, expectInBody: "transport"},
+		{name: "nok, no transport", givenQuery: "?EIO=4", expect: 400, expectOurs: true, expectInBody: "transport"},
+		{name: "nok, protocol 3", givenQuery: "?EIO=3&transport=polling", expect: 400, expectOurs: true, expectInBody: "protocol"},
+		{name: "nok, protocol 5", givenQuery: "?EIO=5&transport=polling", expect: 400, expectOurs: true, expectInBody: "protocol"},
+		{name: "nok, no protocol", givenQuery: "?transport=polling", expect: 400, expectOurs: true, expectInBody: "protocol"},
+		{name: "nok, WebSocket transport without an upgrade", givenQuery: "?EIO=4&transport=websocket", expect: 400, expectOurs: true, expectInBody: "upgrade"},
+		{name: "nok, WebSocket upgrade without a key", givenQuery: "?EIO=4&transport=websocket", givenHeader: upgrade[:6], expect: 400, expectOurs: true, expectInBody: "Sec-WebSocket-Key"},
+		{name: "nok, polling handshake that asks for an upgrade", givenQuery: "?EIO=4&transport=polling", givenHeader: upgrade, expect: 400, expectOurs: true, expectInBody: "polling"},
+		{name: "nok, unknown sid", givenQuery: "?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAAAAAA", expect: 400},
+		{name: "nok, malformed sid", givenQuery: "?EIO=4&transport=polling&sid=%3Cscript%3E", expect: 400},
+		{name: "nok, sid of another transport", givenQuery: "?EIO=4&transport=websocket&sid=" + sid, expect: 400},
+		{name: "nok, POST handshake", givenMethod: http.MethodPost, givenQuery: "?EIO=4&transport=polling", expect: 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := st.Len()
+			method := tt.givenMethod
+			if method == "" {
+				method = http.MethodGet
+			}
+			status, body, hdr := secDo(t, method, base+tt.givenQuery, secHeader(tt.givenHeader...))
+			if status != tt.expect {
+				t.Fatalf("%s %s: %d %q, want %d", method, tt.givenQuery, status, body, tt.expect)
+			}
+			if tt.expectOurs {
+				secExpectJSONError(t, method+" "+tt.givenQuery, status, body, hdr, tt.expect)
+				if !strings.Contains(body, tt.expectInBody) {
+					t.Errorf("error %q does not say %q", body, tt.expectInBody)
+				}
+			}
+			if strings.Contains(body, "___eio") {
+				t.Errorf("answered JSONP: %q", body)
+			}
+			if sc := hdr.Values("Set-Cookie"); len(sc) != 0 {
+				t.Errorf("a refused request set a cookie: %q", sc)
+			}
+			if got := st.Len(); got != before {
+				t.Errorf("the store holds %d sessions after a refused request, want %d", got, before)
+			}
+		})
+	}
+	t.Run("ok, polling handshake", func(t *testing.T) {
+		before := st.Len()
+		status, body, hdr := secPollingHandshake(t, srv.URL(), nil)
+		if status != http.StatusOK || !strings.Contains(hdr.Get("Set-Cookie"), "tandem.sid=") {
+			t.Fatalf("polling handshake: %d %q, Set-Cookie %q", status, body, hdr.Get("Set-Cookie"))
+		}
+		secEngineSID(t, body)
+		if got := st.Len(); got != before+1 {
+			t.Errorf("the store holds %d sessions, want %d", got, before+1)
+		}
+	})
+	t.Run("ok, WebSocket handshake", func(t *testing.T) {
+		before := st.Len()
+		conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+secEIOQuery+"websocket", nil)
+		if err != nil {
+			t.Fatalf("dial: %v (%v)", err, secRespStatus(resp))
+		}
+		defer conn.Close()
+		if !strings.Contains(resp.Header.Get("Set-Cookie"), "tandem.sid=") {
+			t.Errorf("101 without a session cookie: %q", resp.Header.Get("Set-Cookie"))
+		}
+		secEngineSID(t, secWSRead(t, conn, "0"))
+		if got := st.Len(); got != before+1 {
+			t.Errorf("the store holds %d sessions, want %d", got, before+1)
+		}
+	})
+	if got := secCount(t, srv.URL(), victim.Cookie()); got != 1 {
+		t.Errorf("the victim's count is %d, want 1", got)
+	}
+}
