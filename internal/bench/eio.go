@@ -44,9 +44,10 @@ var ErrRefused = errors.New("bench: socket.io connect refused")
 // Dial opens a WebSocket Socket.IO connection to base (http://host:port)
 // at path (e.g. /socket.io/) with the given Cookie header, and returns once
 // the main namespace's CONNECT is accepted. onEvent runs on the socket's
-// read goroutine for every EVENT, with its name, its raw JSON arguments
-// (the array after the name, e.g. `5]`... see parseEvent) and when it
-// arrived; it must be quick and must not block.
+// read goroutine for every EVENT, with its name, its arguments as raw JSON
+// (the rest of the array after the name, closing bracket included: `5]`
+// for ["current count",5]) and when it arrived; it must be quick and must
+// not block.
 func Dial(ctx context.Context, base, path, cookie string, onEvent func(name string, args []byte, at time.Time)) (*Socket, error) {
 	u, err := url.Parse(base)
 	if err != nil {
