@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"runtime"
 	"sync"
 	"testing"
@@ -333,5 +334,34 @@ func TestClusterRedisOutage(t *testing.T) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond) // goroutines of finished requests exit
+	}
+}
+
+// Item 7: every node of one build serves one page version, so a client
+// moved to another node (by the proxy, or after a node stopped) does not
+// reinstall the app. The version is a hash of the assets and the API
+// origin, not of the process's start time.
+func TestClusterNodesServeOnePageVersion(t *testing.T) {
+	rds := tandemtest.StartRedis(t)
+	web := fakeWebDir(t)
+	nodes := startNodes(t, rds, 2, server.Config{WebDir: web})
+	var etags, appJS []string
+	for i, n := range nodes {
+		c := tandemtest.NewClient(t, n.URL())
+		// The page checks for a new version with this request's ETag.
+		status, _, hdr := c.Do(http.MethodHead, "/manifest.webmanifest")
+		if status != http.StatusOK || hdr.Get("ETag") == "" {
+			t.Fatalf("node %d: HEAD /manifest.webmanifest = %d, ETag %q", i, status, hdr.Get("ETag"))
+		}
+		etags = append(etags, hdr.Get("ETag"))
+		_, js, _ := c.Do(http.MethodGet, "/app.js")
+		m := regexp.MustCompile(`"GOAPP_VERSION":"([^"]+)"`).FindStringSubmatch(js)
+		if m == nil {
+			t.Fatalf("node %d: app.js has no GOAPP_VERSION", i)
+		}
+		appJS = append(appJS, m[1])
+	}
+	if etags[0] != etags[1] || appJS[0] != appJS[1] {
+		t.Errorf("two nodes of one build serve versions %v (ETag) and %v (app.js)", etags, appJS)
 	}
 }
