@@ -1,10 +1,12 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -363,5 +365,83 @@ func TestClusterNodesServeOnePageVersion(t *testing.T) {
 	}
 	if etags[0] != etags[1] || appJS[0] != appJS[1] {
 		t.Errorf("two nodes of one build serve versions %v (ETag) and %v (app.js)", etags, appJS)
+	}
+}
+
+// Item 6 (and item 3's stopped node): the shipped nginx configuration in
+// front of three nodes, with WebSocket and polling-only clients. A change
+// made on another node reaches them; the node they are on stops, they
+// reconnect through nginx to another node and keep their session and
+// count; a logout through nginx ends them.
+func TestClusterThroughNginx(t *testing.T) {
+	rds := tandemtest.StartRedis(t)
+	nodes := startNodes(t, rds, 3, server.Config{})
+	var addrs []string
+	for _, n := range nodes {
+		addrs = append(addrs, strings.TrimPrefix(n.URL(), "http://"))
+	}
+	ngx := tandemtest.StartNginx(t, addrs)
+	drv := tandemtest.NewDriver(t)
+	c := tandemtest.NewClient(t, ngx.URL)
+	if got := c.Incr(); got != 1 {
+		t.Fatalf("incr through nginx = %d", got)
+	}
+	var socks []*tandemtest.Socket
+	for _, tr := range transports {
+		socks = append(socks, drv.Dial(ngx.URL, tandemtest.Options{Cookie: c.Cookie(), Transport: tr, Reconnect: true}))
+	}
+	key := tandemtest.StoreKey(t, c.Cookie())
+	behind := -1
+	for i, n := range nodes {
+		if len(n.Sessions().Sockets(key)) == len(socks) {
+			behind = i
+		}
+	}
+	if behind < 0 {
+		t.Fatal("the sockets through nginx are not all on one node: the upstream is not sticky")
+	}
+	other := nodes[(behind+1)%3]
+	if got := on(t, other, c).Incr(); got != 2 {
+		t.Fatalf("incr on another node = %d", got)
+	}
+	for i, s := range socks {
+		if got := s.Count(wait); got != 2 {
+			t.Errorf("socket %d: current count %d, want 2", i, got)
+		}
+	}
+
+	// The node stops; nginx sends the reconnections to another one.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := nodes[behind].Close(ctx); err != nil {
+		t.Fatalf("stop node %d: %v", behind, err)
+	}
+	for i, s := range socks {
+		s.Wait("disconnect", wait)
+		s.Wait("connect", 15*time.Second)
+		if got := s.Incr(); got != 3+i {
+			t.Errorf("socket %d: incr after its node stopped = %d, want %d (same session, same count)", i, got, 3+i)
+		}
+	}
+	if got := c.Incr(); got != 5 {
+		t.Fatalf("incr through nginx after a node stopped = %d, want 5", got)
+	}
+	for _, s := range socks {
+		for last := 0; last != 5; {
+			last = s.Count(wait)
+		}
+	}
+
+	status, body, _ := c.Do(http.MethodPost, shared.RouteLogout)
+	if status != http.StatusNoContent {
+		t.Fatalf("logout through nginx: %d %s", status, body)
+	}
+	for i, s := range socks {
+		s.Wait(shared.EventSessionEnded, wait)
+		var reason string
+		s.Wait("disconnect", wait).Arg(t, 0, &reason)
+		if reason != "io server disconnect" {
+			t.Errorf("socket %d: disconnect %q after logout", i, reason)
+		}
 	}
 }
