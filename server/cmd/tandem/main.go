@@ -212,13 +212,15 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "tandem:", err)
 		return 2
 	}
+	// Catch the signals before listening: a SIGTERM that arrives once the
+	// server answers must drain it, not kill it.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if err := srv.Start(); err != nil {
 		fmt.Fprintln(stderr, "tandem:", err)
 		_ = srv.Close(context.Background())
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	<-ctx.Done()
 	stop() // a second signal kills at once
 	log.Info("shutting down")
