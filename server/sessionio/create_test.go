@@ -40,3 +40,46 @@ func TestGlobalCreationBound(t *testing.T) {
 		}
 	}
 }
+
+// OnCreate hears of every new session, OnGone of a session a cookie names
+// after it was destroyed.
+func TestCreateAndGoneHooks(t *testing.T) {
+	created, gone := make(chan string, 4), make(chan string, 4)
+	m, err := sessionio.New(sessionio.Config{
+		Store:    memory.New(),
+		Keys:     [][]byte{[]byte(strings.Repeat("k", 32))},
+		Logger:   tandemtest.Logger(t),
+		OnCreate: func(key string) { created <- key },
+		OnGone:   func(key string) { gone <- key },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	r := newSessions(t, m, 1)[0]
+	s, err := m.New(r, m.CookieName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := m.KeyOf(s)
+	if got := <-created; got != key {
+		t.Errorf("OnCreate got %.8s…, want the new session's key %.8s…", got, key)
+	}
+	if k, err := m.Destroy(httptest.NewRecorder(), r); err != nil || k != key {
+		t.Fatalf("Destroy: %q %v", k, err)
+	}
+	if _, err := m.Update(httptest.NewRecorder(), r, incr, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-gone:
+		if got != key {
+			t.Errorf("OnGone got %.8s…, want the destroyed session's key", got)
+		}
+	default:
+		t.Error("OnGone not called for a cookie naming a destroyed session")
+	}
+	if len(created) != 1 {
+		t.Errorf("OnCreate called %d times for the Update that replaced the destroyed session, want 1", len(created))
+	}
+}

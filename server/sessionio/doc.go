@@ -5,20 +5,27 @@
 // the recipe's sharp edges removed:
 //
 //   - The cookie holds only a random ID and its HMAC; values live in a
-//     store.Store. The store key, the Socket.IO room and the log name of a
-//     session are a SHA-256 of its ID, so no raw ID leaves the cookie.
+//     store.Store. The session's key (Manager.KeyOf, Session.Key) names it
+//     everywhere else: store key, Socket.IO room (Manager.Room), log name,
+//     and the argument of Emit and Disconnect. It is a SHA-256 of the ID, so
+//     no raw ID leaves the cookie.
 //   - A Manager is a gorilla sessions.Store (use it with echo-contrib/session)
 //     and wires a Socket.IO server with Attach: every socket gets its
-//     handshake's session (FromSocket), joins the session's room, and reloads
+//     handshake's session (Manager.FromSocket), joins the session's room, and reloads
 //     the session before each incoming packet (when the store is unavailable
 //     the packet is handled with the values the handle holds, and a change
 //     fails with an error wrapping ErrStoreUnavailable). A handshake without a valid
 //     session gets a new one and its cookie, set on the polling answer or
 //     the WebSocket 101.
 //   - Changes are atomic read-modify-writes (Manager.Update for HTTP,
-//     Session.Update for sockets); nothing ever writes a whole stale session
-//     back, so a long-polling request cannot undo a change or revive a
-//     session that was logged out.
+//     Session.Update for sockets); the manager itself never writes a whole
+//     stale session back, so a long-polling request cannot undo a change or
+//     revive a session that was logged out. Only the gorilla Save, called
+//     by the app, writes a whole session (last writer wins: Get, then
+//     Update, then Save in one request undoes the Update).
+//   - Manager.Renew gives a session a new ID at login (session fixation);
+//     Manager.Destroy ends one. Data that cannot be decoded is no session,
+//     on every path (ErrSessionGone).
 //   - Every Engine.IO request, WebSocket upgrades included, is refused with
 //     403 unless its Origin is the server's own or in the allowlist.
 //   - Every CheckInterval the sessions of a node's sockets are checked (one
@@ -35,12 +42,14 @@
 //
 // # Concurrency
 //
-// All exported methods are safe for concurrent use. Socket.IO runs a socket's
-// middleware and event handlers one at a time, in order, on the socket's own
-// queue; the reload installed by Attach runs there, before the handlers of
-// the packet, and blocks only that socket. Namespace middleware (Middleware)
-// runs on the connection's goroutine when a client joins the namespace;
-// Middleware then holds that goroutine until the socket's connect has
+// All exported methods are safe for concurrent use; Attach succeeds once
+// (later calls return ErrAlreadyAttached, or ErrClosed after Shutdown), and
+// Shutdown and Close may be called any number of times. Socket.IO runs a
+// socket's middleware and event handlers one at a time, in order, on the
+// socket's own queue; the reload installed by Attach runs there, before the
+// handlers of the packet, and blocks only that socket. Namespace middleware
+// (NamespaceMiddleware) runs on the connection's goroutine when a client
+// joins the namespace; NamespaceMiddleware then holds that goroutine until the socket's connect has
 // completed, so a packet the client sends right after (or with) its CONNECT
 // is never read before the socket is registered (zishang520/socket.io
 // v3.0.6 would close the connection: "invalid state"). Middlewares installed
@@ -58,7 +67,7 @@
 // committed: it would wait for itself (until its context ends).
 //
 // Emit and Disconnect may be called from any goroutine, HTTP handlers
-// included. A Session handle is shared by all sockets of its session on a
+// included, and return ErrNotAttached before Attach. A Session handle is shared by all sockets of its session on a
 // node and always holds the newest values this node has seen; it never moves
 // back to older ones.
 package sessionio

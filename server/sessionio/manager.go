@@ -127,6 +127,17 @@ type Config struct {
 	// Default slog.Default().
 	Logger *slog.Logger
 
+	// OnCreate, if set, is called with the key of every session the
+	// manager creates (by Update, Save or a socket handshake), after the
+	// store has it. Renew does not create a session: it renames one.
+	OnCreate func(key string)
+	// OnGone, if set, is called with the key of a session the manager finds
+	// gone (missing, expired, deleted, unreadable, or the old key of a
+	// renewed session) when a cookie, a socket or the periodic check names
+	// it. It may be called more than once for one session, from any
+	// goroutine, and must not block.
+	OnGone func(key string)
+
 	// ErrorHandler writes the answer to a socket request the manager
 	// refuses: status 403 with ErrForbiddenOrigin, 429 with
 	// ErrTooManySessions (Retry-After is already set), 503 with an error
@@ -575,6 +586,7 @@ func (m *Manager) update(ctx context.Context, key string, apply func(Values) err
 	case own != nil:
 		return nil, own // apply's error as it is, or an encoding error
 	case errors.Is(err, store.ErrNotFound):
+		m.gone(key)
 		return nil, ErrSessionGone
 	default:
 		return nil, fmt.Errorf("sessionio: update: %w", err)
@@ -604,9 +616,12 @@ func (m *Manager) create(ctx context.Context, r *http.Request, apply func(Values
 	if err != nil {
 		return "", nil, err
 	}
-	id, _, err := m.createRecord(ctx, data)
+	id, key, err := m.createRecord(ctx, data)
 	if err != nil {
 		return "", nil, err
+	}
+	if m.cfg.OnCreate != nil {
+		m.cfg.OnCreate(key)
 	}
 	return id, v, nil
 }
@@ -618,6 +633,7 @@ func (m *Manager) load(ctx context.Context, key string) (Values, store.Record, e
 	rec, err := m.cfg.Store.Load(ctx, key)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
+			m.gone(key)
 			return nil, rec, ErrSessionGone
 		}
 		return nil, rec, fmt.Errorf("sessionio: load: %w", err)
@@ -637,7 +653,15 @@ func (m *Manager) dropUnreadable(ctx context.Context, key string, cause error) e
 	if err := m.cfg.Store.Delete(ctx, key); err != nil {
 		m.log.Warn("sessionio: delete of an unreadable session failed", "session", logKey(key), "err", err)
 	}
+	m.gone(key)
 	return ErrSessionGone
+}
+
+// gone calls the OnGone hook.
+func (m *Manager) gone(key string) {
+	if m.cfg.OnGone != nil {
+		m.cfg.OnGone(key)
+	}
 }
 
 // touchIfDue extends a session's life when a tenth of its TTL (at most a

@@ -72,6 +72,9 @@ func (s *Session) reload(ctx context.Context, key string) error {
 	rec, err := s.m.cfg.Store.Load(ctx, key)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
+			if s.Key() == key { // not renewed meanwhile
+				s.m.gone(key)
+			}
 			return ErrSessionGone
 		}
 		return fmt.Errorf("sessionio: reload: %w: %w", ErrStoreUnavailable, err)

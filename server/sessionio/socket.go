@@ -70,7 +70,7 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 	maxBody := io.Engine().Opts().MaxHttpBufferSize() // with the engine's defaults
 	rules := newHandshakeRules(io)
 	io.Engine().Use(m.setCookie)
-	io.Use(m.Middleware)
+	io.Use(m.NamespaceMiddleware)
 	m.io.Store(io)
 	if m.checking {
 		go m.checkLoop()
@@ -145,10 +145,10 @@ func (m *Manager) setCookie(ctx *types.HttpContext, next func(error)) {
 	next(nil)
 }
 
-// Middleware is the namespace middleware that gives a socket its session.
-// Attach installs it on the main namespace; install it on any other
-// namespace with io.Of(name).Use(m.Middleware).
-func (m *Manager) Middleware(s *socket.Socket, next func(*socket.ExtendedError)) {
+// NamespaceMiddleware is the Socket.IO namespace middleware (not HTTP
+// middleware) that gives a socket its session. Attach installs it on the main namespace; install it on any other
+// namespace with io.Of(name).Use(m.NamespaceMiddleware).
+func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.ExtendedError)) {
 	hs, ok := s.Request().Request().Context().Value(handshakeKey{}).(*handshake)
 	if !ok {
 		next(socket.NewExtendedError("sessionio: the handshake did not go through the sessionio handler", nil))
@@ -210,7 +210,7 @@ func (m *Manager) dropSocket(s *socket.Socket, h *Session, err error) {
 }
 
 // FromSocket returns the session of a socket connected through this
-// Manager's Middleware, or nil for any other socket.
+// Manager's NamespaceMiddleware, or nil for any other socket.
 func (m *Manager) FromSocket(s *socket.Socket) *Session {
 	h, _ := m.sockets.Load(s)
 	sess, _ := h.(*Session)
