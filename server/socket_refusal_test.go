@@ -116,3 +116,62 @@ func TestEngineIORefusalsCreateNothing(t *testing.T) {
 		t.Errorf("the victim's count is %d, want 1", got)
 	}
 }
+
+// Issue 6, item 9: sockets are checked like Go's CrossOriginProtection
+// checks POSTs, Sec-Fetch-Site first: a handshake whose Origin names the
+// server's own host (over https, or even over http) but that the browser
+// marks cross-site is refused on both transports, with no cookie.
+func TestSocketOriginCheckReadsSecFetchSiteFirst(t *testing.T) {
+	t.Parallel()
+	srv := secureServer(t)
+	host := strings.TrimPrefix(srv.URL(), "http://")
+	tests := []struct {
+		name        string
+		givenHeader []string
+		expect      int
+	}{
+		{name: "nok, https://<host>, cross-site", givenHeader: []string{"Origin", "https://" + host, "Sec-Fetch-Site", "cross-site"}, expect: http.StatusForbidden},
+		{name: "nok, http://<host>, cross-site", givenHeader: []string{"Origin", "http://" + host, "Sec-Fetch-Site", "cross-site"}, expect: http.StatusForbidden},
+		{name: "nok, https://<host>, no Sec-Fetch-Site (another scheme)", givenHeader: []string{"Origin", "https://" + host}, expect: http.StatusForbidden},
+		{name: "nok, allowlisted host over https, cross-site", givenHeader: []string{"Origin", "https://localhost:4200", "Sec-Fetch-Site", "cross-site"}, expect: http.StatusForbidden},
+		{name: "ok, http://<host>, same-origin", givenHeader: []string{"Origin", "http://" + host, "Sec-Fetch-Site", "same-origin"}, expect: http.StatusOK},
+		{name: "ok, the allowlisted origin, cross-site", givenHeader: []string{"Origin", secSPAOrigin, "Sec-Fetch-Site", "cross-site"}, expect: http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+", polling", func(t *testing.T) {
+			status, body, hdr := secPollingHandshake(t, srv.URL(), secHeader(tt.givenHeader...))
+			if tt.expect == http.StatusOK {
+				if status != http.StatusOK {
+					t.Fatalf("polling handshake: %d %q", status, body)
+				}
+				secEngineSID(t, body)
+				return
+			}
+			secExpectJSONError(t, "polling handshake", status, body, hdr, tt.expect)
+			if sc := hdr.Values("Set-Cookie"); len(sc) != 0 {
+				t.Errorf("a refused handshake set a cookie: %q", sc)
+			}
+		})
+		t.Run(tt.name+", websocket", func(t *testing.T) {
+			conn, resp, err := websocket.DefaultDialer.Dial("ws://"+host+shared.SocketPath+secEIOQuery+"websocket", secHeader(tt.givenHeader...))
+			if tt.expect == http.StatusOK {
+				if err != nil {
+					t.Fatalf("dial: %v (%v)", err, secRespStatus(resp))
+				}
+				defer conn.Close()
+				secEngineSID(t, secWSRead(t, conn, "0"))
+				return
+			}
+			if err == nil {
+				conn.Close()
+				t.Fatal("a cross-site WebSocket handshake was upgraded")
+			}
+			if resp == nil || resp.StatusCode != tt.expect {
+				t.Fatalf("dial: %v (%v), want %d", err, secRespStatus(resp), tt.expect)
+			}
+			if sc := resp.Header.Values("Set-Cookie"); len(sc) != 0 {
+				t.Errorf("a refused handshake set a cookie: %q", sc)
+			}
+		})
+	}
+}

@@ -48,18 +48,45 @@ func newOriginPolicy(origins []string) (originPolicy, error) {
 	return p, nil
 }
 
-// allows reports whether r may proceed. A request without an Origin header
-// does not come from a page on another site (browsers send Origin on
-// cross-origin requests and on every WebSocket handshake), unless the
-// browser says otherwise with Sec-Fetch-Site.
+// allows reports whether r may proceed, in the order of Go's
+// http.CrossOriginProtection: Sec-Fetch-Site first, when the browser sent
+// it (same-origin and none pass; same-site and cross-site pass only from an
+// allowlisted Origin), then Origin, compared by scheme and host with the
+// request's own (http, or https on TLS) or found in the allowlist. A request
+// with neither header does not come from a page on another site: browsers
+// send Origin on cross-origin requests and on every WebSocket handshake.
+// Behind a TLS-terminating proxy the request's own scheme is unknown: list
+// the public origin in the allowlist (tandem adds PUBLIC_URL's).
 func (p originPolicy) allows(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return r.Header.Get("Sec-Fetch-Site") != "cross-site"
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return true
+	case "":
+	default:
+		return origin != "" && p.listed(origin)
 	}
-	if _, ok := p[strings.ToLower(origin)]; ok {
+	if origin == "" {
 		return true
 	}
+	return p.listed(origin) || sameOrigin(origin, r)
+}
+
+func (p originPolicy) listed(origin string) bool {
+	_, ok := p[strings.ToLower(origin)]
+	return ok
+}
+
+// sameOrigin reports whether origin is the request's own origin: same
+// scheme and host (port included).
+func sameOrigin(origin string, r *http.Request) bool {
 	u, err := url.Parse(origin)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return strings.EqualFold(u.Scheme, scheme) && strings.EqualFold(u.Host, r.Host)
 }

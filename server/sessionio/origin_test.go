@@ -42,14 +42,28 @@ func TestOriginPolicyAllows(t *testing.T) {
 		origin, fetch string
 		expect        bool
 	}{
-		{"ok, no Origin (not a browser, or same-origin GET)", "api:3000", "", "", true},
-		{"ok, allowlisted", "api:3000", "http://localhost:4200", "cross-site", true},
+		{"ok, no Origin, no Sec-Fetch-Site (not a browser)", "api:3000", "", "", true},
+		{"ok, no Origin, same-origin", "api:3000", "", "same-origin", true},
+		{"ok, allowlisted, cross-site", "api:3000", "http://localhost:4200", "cross-site", true},
+		{"ok, allowlisted, same-site", "api:3000", "http://localhost:4200", "same-site", true},
+		{"ok, allowlisted, no Sec-Fetch-Site", "api:3000", "http://localhost:4200", "", true},
 		{"ok, allowlisted, other case", "api:3000", "HTTP://LOCALHOST:4200", "", true},
 		{"ok, same origin by Host", "localhost:3000", "http://localhost:3000", "same-origin", true},
+		{"ok, same origin by Host, no Sec-Fetch-Site", "localhost:3000", "http://localhost:3000", "", true},
+		{"ok, the browser says same-origin (Host rewritten by a proxy)", "backend:8080", "http://localhost:3000", "same-origin", true},
+		{"nok, own host and scheme but the browser says cross-site", "localhost:3000", "http://localhost:3000", "cross-site", false},
+		{"nok, own host over https, cross-site", "localhost:3000", "https://localhost:3000", "cross-site", false},
+		{"nok, own host over another scheme, no Sec-Fetch-Site", "localhost:3000", "https://localhost:3000", "", false},
+		{"nok, own host, same-site (another port is another origin)", "localhost:3000", "http://localhost:3000", "same-site", false},
 		{"nok, foreign", "localhost:3000", "http://evil.example", "cross-site", false},
+		{"nok, foreign, no Sec-Fetch-Site", "localhost:3000", "http://evil.example", "", false},
+		{"nok, look-alike of the allowlisted origin", "localhost:3000", "http://localhost:4200.evil.example", "cross-site", false},
 		{"nok, same host other port", "localhost:3000", "http://localhost:3001", "same-site", false},
+		{"nok, same host other port, no Sec-Fetch-Site", "localhost:3000", "http://localhost:3001", "", false},
 		{"nok, null origin", "localhost:3000", "null", "cross-site", false},
+		{"nok, null origin, no Sec-Fetch-Site", "localhost:3000", "null", "", false},
 		{"nok, no Origin but cross-site", "localhost:3000", "", "cross-site", false},
+		{"nok, no Origin but same-site", "localhost:3000", "", "same-site", false},
 		{"nok, garbage", "localhost:3000", "::::", "", false},
 	}
 	for _, tt := range tests {
@@ -101,15 +115,19 @@ func FuzzOrigin(f *testing.F) {
 			return
 		}
 		got := r.Header.Get("Origin")
-		switch {
-		case got == "":
-			if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-				t.Fatalf("a request without Origin but Sec-Fetch-Site cross-site passed")
+		switch fetch := r.Header.Get("Sec-Fetch-Site"); {
+		case fetch == "same-origin" || fetch == "none":
+			// The browser vouches for the request, as for Go's
+			// CrossOriginProtection.
+		case fetch != "":
+			if got == "" || !strings.EqualFold(got, n) {
+				t.Fatalf("Sec-Fetch-Site %q with Origin %q passed an allowlist of %q", fetch, got, n)
 			}
+		case got == "":
 		case strings.EqualFold(got, n):
 		default:
 			u, err := url.Parse(got)
-			if err != nil || u.Host == "" || !strings.EqualFold(u.Host, host) {
+			if err != nil || u.Host == "" || !strings.EqualFold(u.Host, host) || !strings.EqualFold(u.Scheme, "http") {
 				t.Fatalf("Origin %q passed an allowlist of %q on host %q", got, n, host)
 			}
 		}
