@@ -39,30 +39,65 @@ const (
 // states, never go back.
 
 // floors is the newest version each socket of a key was sent or connected
-// at, on this node.
+// at, on this node. Deliveries of one key wait for each other (they must,
+// to keep each socket's floor exact); deliveries of different keys do not.
 type floors struct {
 	mu sync.Mutex
-	m  map[string]map[socket.SocketId]uint64 // key -> socket -> version
+	m  map[string]*keyFloors // guarded by mu
 }
 
-func (f *floors) add(key string, id socket.SocketId, version uint64) {
+type keyFloors struct {
+	users int // adds not yet removed, plus deliveries running; guarded by floors.mu
+
+	mu sync.Mutex
+	m  map[socket.SocketId]uint64
+}
+
+// get returns key's floors, counting the caller among its users.
+func (f *floors) get(key string) *keyFloors {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.m == nil {
-		f.m = map[string]map[socket.SocketId]uint64{}
+		f.m = map[string]*keyFloors{}
 	}
-	if f.m[key] == nil {
-		f.m[key] = map[socket.SocketId]uint64{}
+	k := f.m[key]
+	if k == nil {
+		k = &keyFloors{m: map[socket.SocketId]uint64{}}
+		f.m[key] = k
 	}
-	f.m[key][id] = version
+	k.users++
+	return k
+}
+
+// put ends a use of key's floors; the last one forgets them.
+func (f *floors) put(key string, k *keyFloors) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if k.users--; k.users == 0 && f.m[key] == k {
+		delete(f.m, key)
+	}
+}
+
+func (f *floors) add(key string, id socket.SocketId, version uint64) {
+	k := f.get(key) // put by remove
+	k.mu.Lock()
+	k.m[id] = version
+	k.mu.Unlock()
 }
 
 func (f *floors) remove(key string, id socket.SocketId) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.m[key], id)
-	if len(f.m[key]) == 0 {
-		delete(f.m, key)
+	k := f.m[key]
+	f.mu.Unlock()
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	_, ok := k.m[id]
+	delete(k.m, id)
+	k.mu.Unlock()
+	if ok {
+		f.put(key, k)
 	}
 }
 
@@ -72,17 +107,19 @@ func (f *floors) deliver(io *socket.Server, key string, version uint64, event st
 	if version == 0 {
 		return io.Local().To(socket.Room(key)).Emit(event, args...)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	k := f.get(key)
+	defer f.put(key, k)
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	var newer []socket.Room
-	for id, floor := range f.m[key] {
+	for id, floor := range k.m {
 		if floor > version {
 			newer = append(newer, socket.Room(id)) // each socket is in a room of its own ID
 		}
 	}
 	err := io.Local().To(socket.Room(key)).Except(newer...).Emit(event, args...)
-	for id, floor := range f.m[key] {
-		f.m[key][id] = max(floor, version)
+	for id, floor := range k.m {
+		k.m[id] = max(floor, version)
 	}
 	return err
 }

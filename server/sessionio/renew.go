@@ -107,13 +107,24 @@ func (m *Manager) moveSockets(oldKey, newKey string, v Values) {
 func (f *floors) rekey(oldKey, newKey string, version uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ids := f.m[oldKey]
-	if ids == nil {
+	k := f.m[oldKey]
+	if k == nil {
 		return
 	}
 	delete(f.m, oldKey)
-	for id := range ids {
-		ids[id] = version
+	k.mu.Lock()
+	for id := range k.m {
+		k.m[id] = version
 	}
-	f.m[newKey] = ids
+	if to := f.m[newKey]; to != nil {
+		to.mu.Lock()
+		for id, v := range k.m {
+			to.m[id] = v
+		}
+		to.mu.Unlock()
+		to.users += len(k.m) // in-flight deliveries put k, not to
+	} else {
+		f.m[newKey] = k
+	}
+	k.mu.Unlock()
 }
