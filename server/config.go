@@ -78,6 +78,12 @@ type Config struct {
 	// second). Defaults 200 and 2.
 	SessionCreateBurst int
 	SessionCreateRate  float64
+	// SocketEventBurst and SocketEventRate bound the events one socket may
+	// send (SOCKET_EVENT_BURST, SOCKET_EVENT_RATE per second); excess events
+	// are acked with an error, and a socket that keeps flooding is
+	// disconnected. Defaults 200 and 100.
+	SocketEventBurst int
+	SocketEventRate  float64
 	// SessionCreateGlobalRate bounds the sessions all clients together can
 	// create per second (SESSION_CREATE_GLOBAL_RATE), with a burst of ten
 	// seconds' worth (at least 1000). Default 100; sessionio.Off (-1) turns
@@ -219,6 +225,12 @@ func (cfg Config) resolve() (*resolved, error) {
 	}
 	if r.SessionCreateRate < 0 {
 		return nil, configErr("SESSION_CREATE_RATE", "%v must be positive", r.SessionCreateRate)
+	}
+	if r.SocketEventBurst < 0 {
+		return nil, configErr("SOCKET_EVENT_BURST", "%d must be positive", r.SocketEventBurst)
+	}
+	if r.SocketEventRate < 0 {
+		return nil, configErr("SOCKET_EVENT_RATE", "%v must be positive", r.SocketEventRate)
 	}
 	if r.SessionCreateGlobalRate < 0 && r.SessionCreateGlobalRate != sessionio.Off {
 		return nil, configErr("SESSION_CREATE_GLOBAL_RATE", "%v must be positive, or off", r.SessionCreateGlobalRate)

@@ -95,6 +95,8 @@ func (s *Server) build(keys [][]byte) error {
 		CheckInterval:     r.SessionCheckInterval,
 		CreateBurst:       r.SessionCreateBurst,
 		CreateRate:        r.SessionCreateRate,
+		EventBurst:        r.SocketEventBurst,
+		EventRate:         r.SocketEventRate,
 		CreateGlobalBurst: r.sessionCreateGlobalBurst(),
 		CreateGlobalRate:  r.SessionCreateGlobalRate,
 		ClientIP:          r.client.Of,

@@ -145,6 +145,15 @@ type Config struct {
 	// hold internal details, already logged, that clients should not see.
 	// Default: http.Error with the status text and a short reason.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, status int, err error)
+
+	// EventBurst and EventRate bound the events one socket may send:
+	// EventBurst at once, then EventRate per second. An event over the
+	// limit is acked with an EventRefusal (or dropped when it has no ack);
+	// a socket with more than EventBurst refused events in a row is
+	// disconnected. Defaults DefaultEventBurst and DefaultEventRate; a
+	// negative value turns the limit off.
+	EventBurst int
+	EventRate  float64
 }
 
 // Cookie holds the attributes of the session cookie. It is always HttpOnly.

@@ -169,6 +169,7 @@ func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.Extend
 		return
 	}
 	s.Join(h.Room())
+	s.Use(m.eventLimit(s))
 	s.Use(func(_ []any, next func(error)) {
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 		defer cancel()

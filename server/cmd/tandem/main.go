@@ -101,6 +101,22 @@ var settings = []setting{
 		c.SessionCreateRate = f
 		return nil
 	}},
+	{"SOCKET_EVENT_BURST", "events one socket may send at once (default 200)", func(c *options, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive whole number", v)
+		}
+		c.SocketEventBurst = n
+		return nil
+	}},
+	{"SOCKET_EVENT_RATE", "events per second one socket may send after the burst (default 100)", func(c *options, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			return fmt.Errorf("%q is not a positive number", v)
+		}
+		c.SocketEventRate = f
+		return nil
+	}},
 	{"SESSION_CREATE_GLOBAL_RATE", "sessions per second all clients together may create, or off (default 100; burst ten seconds' worth, at least 1000)", func(c *options, v string) error {
 		if strings.EqualFold(v, "off") {
 			c.SessionCreateGlobalRate = sessionio.Off
