@@ -11,6 +11,7 @@ import (
 
 	"github.com/tandem-go/tandem/internal/tandemtest"
 	"github.com/tandem-go/tandem/server"
+	"github.com/tandem-go/tandem/server/sessionio"
 	"github.com/tandem-go/tandem/server/store/memory"
 	"github.com/tandem-go/tandem/shared"
 )
@@ -29,7 +30,7 @@ func TestPollingCloseDuringPOST(t *testing.T) {
 	t.Parallel()
 	const runs, workers = 2000, 4
 	st := memory.New()
-	srv := tandemtest.Start(t, server.Config{Backend: st, SessionCreateBurst: 2 * runs})
+	srv := tandemtest.Start(t, server.Config{Backend: st, SessionCreateBurst: 2 * runs, SessionCreateGlobalRate: sessionio.Off})
 	payload := `421["incr"]` + strings.Repeat("\x1e"+`42["noise"]`, 50)
 	var (
 		mu       sync.Mutex
