@@ -36,14 +36,34 @@ type cluster struct {
 	cancel   context.CancelFunc
 	log      *slog.Logger
 	errors   atomic.Int64 // "error" events of the adapter, for tests
-
-	mu      sync.Mutex
-	lastLog time.Time
-	quiet   int64 // errors not logged since lastLog
+	logs     logThrottle
 }
 
 // errorLogEvery bounds the adapter's error log lines.
 const errorLogEvery = 10 * time.Second
+
+// logThrottle lets one log line through per errorLogEvery and counts the
+// ones it held back.
+type logThrottle struct {
+	mu      sync.Mutex
+	last    time.Time
+	dropped int
+}
+
+// allow reports whether a line may be written now and, if so, how many were
+// held back since the last one.
+func (t *logThrottle) allow() (dropped int, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	if now.Sub(t.last) < errorLogEvery {
+		t.dropped++
+		return 0, false
+	}
+	dropped = t.dropped
+	t.last, t.dropped = now, 0
+	return dropped, true
+}
 
 func newCluster(url string, log *slog.Logger) (*cluster, error) {
 	o, err := redis.ParseURL(url)
@@ -79,16 +99,10 @@ func (c *cluster) onError(args ...any) {
 	if errors.Is(err, context.Canceled) {
 		return // shutting down
 	}
-	c.mu.Lock()
-	now := time.Now()
-	if now.Sub(c.lastLog) < errorLogEvery {
-		c.quiet++
-		c.mu.Unlock()
+	quiet, ok := c.logs.allow()
+	if !ok {
 		return
 	}
-	quiet := c.quiet
-	c.lastLog, c.quiet = now, 0
-	c.mu.Unlock()
 	c.log.Error("socket.io redis adapter: Redis unreachable; emits and disconnects reach this node's sockets only, and what other nodes publish meanwhile is lost",
 		"err", err, "errors_since_last_line", quiet, "errors_total", n)
 }
@@ -149,23 +163,15 @@ func (d *backoffDialer) ProcessPipelineHook(next goredis.ProcessPipelineHook) go
 // turns those into at most one warning per errorLogEvery, through slog's
 // default logger, with the number of lines it held back.
 type quietRedis struct {
-	mu      sync.Mutex
-	last    time.Time
-	dropped int
+	logs logThrottle
 }
 
 var quietRedisOnce sync.Once
 
 func (q *quietRedis) Printf(ctx context.Context, format string, v ...any) {
-	q.mu.Lock()
-	now := time.Now()
-	if now.Sub(q.last) < errorLogEvery {
-		q.dropped++
-		q.mu.Unlock()
+	dropped, ok := q.logs.allow()
+	if !ok {
 		return
 	}
-	dropped := q.dropped
-	q.last, q.dropped = now, 0
-	q.mu.Unlock()
 	slog.Default().WarnContext(ctx, "go-redis: "+fmt.Sprintf(format, v...), "similar_lines_dropped", dropped)
 }
