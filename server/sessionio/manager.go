@@ -380,7 +380,8 @@ func (m *Manager) New(r *http.Request, name string) (*sessions.Session, error) {
 // its cookie. A positive s.Options.MaxAge gives the cookie that Max-Age (the
 // store's TTL still ends an idle session); the other Options must be the
 // configured cookie's (Config.Cookie), or Save returns an error and writes
-// nothing. It implements sessions.Store.
+// nothing; so does a session of another name than the cookie's. It
+// implements sessions.Store.
 //
 // Save replaces the stored values wholesale with s.Values: last writer wins.
 // A session read by Get and saved after a change made meanwhile (by Update,
@@ -389,6 +390,11 @@ func (m *Manager) New(r *http.Request, name string) (*sessions.Session, error) {
 // never revives a session that was deleted meanwhile: it makes a new one.
 func (m *Manager) Save(r *http.Request, w http.ResponseWriter, s *sessions.Session) error {
 	ctx := r.Context()
+	if s.Name() != m.cfg.Cookie.Name {
+		// gorilla's registry saves every session a request asked for, even
+		// one New refused: saving it as ours would replace the user's session.
+		return fmt.Errorf("sessionio: Save: unknown session %q; this store serves %q", s.Name(), m.cfg.Cookie.Name)
+	}
 	if err := m.checkOptions(r, s.Options); err != nil {
 		return err
 	}
