@@ -84,6 +84,13 @@ type Config struct {
 	// disconnected. Defaults 200 and 100.
 	SocketEventBurst int
 	SocketEventRate  float64
+	// SocketsPerSession and SocketsPerClient cap the sockets one session,
+	// and one client address, may have open on this server at once
+	// (SOCKETS_PER_SESSION, SOCKETS_PER_CLIENT); a socket over a cap gets a
+	// connect error. Defaults 32 and 128; sessionio.Off (-1) turns a cap
+	// off.
+	SocketsPerSession int
+	SocketsPerClient  int
 	// SessionCreateGlobalRate bounds the sessions all clients together can
 	// create per second (SESSION_CREATE_GLOBAL_RATE), with a burst of ten
 	// seconds' worth (at least 1000). Default 100; sessionio.Off (-1) turns
@@ -231,6 +238,12 @@ func (cfg Config) resolve() (*resolved, error) {
 	}
 	if r.SocketEventRate < 0 {
 		return nil, configErr("SOCKET_EVENT_RATE", "%v must be positive", r.SocketEventRate)
+	}
+	if r.SocketsPerSession < 0 && r.SocketsPerSession != sessionio.Off {
+		return nil, configErr("SOCKETS_PER_SESSION", "%d must be positive, or off", r.SocketsPerSession)
+	}
+	if r.SocketsPerClient < 0 && r.SocketsPerClient != sessionio.Off {
+		return nil, configErr("SOCKETS_PER_CLIENT", "%d must be positive, or off", r.SocketsPerClient)
 	}
 	if r.SessionCreateGlobalRate < 0 && r.SessionCreateGlobalRate != sessionio.Off {
 		return nil, configErr("SESSION_CREATE_GLOBAL_RATE", "%v must be positive, or off", r.SessionCreateGlobalRate)

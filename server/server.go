@@ -97,6 +97,8 @@ func (s *Server) build(keys [][]byte) error {
 		CreateRate:        r.SessionCreateRate,
 		EventBurst:        r.SocketEventBurst,
 		EventRate:         r.SocketEventRate,
+		SocketsPerSession: r.SocketsPerSession,
+		SocketsPerClient:  r.SocketsPerClient,
 		CreateGlobalBurst: r.sessionCreateGlobalBurst(),
 		CreateGlobalRate:  r.SessionCreateGlobalRate,
 		ClientIP:          r.client.Of,

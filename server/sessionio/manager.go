@@ -30,7 +30,8 @@ const (
 )
 
 // Off turns off a Config feature whose zero value means its default:
-// CheckInterval, CreateRate, CreateGlobalRate.
+// CheckInterval, CreateRate, CreateGlobalRate, SocketsPerSession,
+// SocketsPerClient.
 const Off = -1
 
 // MinKeyLen is the shortest signing key New accepts.
@@ -154,6 +155,16 @@ type Config struct {
 	// negative value turns the limit off.
 	EventBurst int
 	EventRate  float64
+
+	// SocketsPerSession and SocketsPerClient cap the sockets one session,
+	// and one client address (ClientIP), may have open on this node at
+	// once. A socket over a cap is refused with a connect error
+	// (ErrTooManySessionSockets, ErrTooManyClientSockets); a handshake
+	// from a client address at its cap creates no session. Defaults
+	// DefaultSocketsPerSession and DefaultSocketsPerClient; Off turns a cap
+	// off.
+	SocketsPerSession int
+	SocketsPerClient  int
 }
 
 // Cookie holds the attributes of the session cookie. It is always HttpOnly.
@@ -191,6 +202,7 @@ type Manager struct {
 	signer  signer
 	origins originPolicy
 	limiter *createLimiter
+	caps    *socketCaps
 	log     *slog.Logger
 
 	// locks serialize changes of one session on this node, so the
@@ -270,6 +282,12 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.CreateGlobalRate == 0 {
 		cfg.CreateGlobalRate = DefaultCreateGlobalRate
 	}
+	if cfg.SocketsPerSession == 0 {
+		cfg.SocketsPerSession = DefaultSocketsPerSession
+	}
+	if cfg.SocketsPerClient == 0 {
+		cfg.SocketsPerClient = DefaultSocketsPerClient
+	}
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteIP
 	}
@@ -289,6 +307,8 @@ func New(cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("sessionio: CheckInterval %v must be positive, or Off", cfg.CheckInterval)
 	case cfg.CreateRate < 0 && cfg.CreateRate != Off, cfg.CreateGlobalRate < 0 && cfg.CreateGlobalRate != Off:
 		return nil, errors.New("sessionio: CreateRate and CreateGlobalRate must be positive, or Off")
+	case cfg.SocketsPerSession < 0 && cfg.SocketsPerSession != Off, cfg.SocketsPerClient < 0 && cfg.SocketsPerClient != Off:
+		return nil, errors.New("sessionio: SocketsPerSession and SocketsPerClient must be positive, or Off")
 	case cfg.CreateBurst < 0 || cfg.CreateGlobalBurst < 0:
 		return nil, errors.New("sessionio: CreateBurst and CreateGlobalBurst must not be negative")
 	}
@@ -300,6 +320,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg:     cfg,
 		signer:  signer{keys: cfg.Keys},
 		origins: origins,
+		caps:    newSocketCaps(cfg.SocketsPerSession, cfg.SocketsPerClient),
 		limiter: newCreateLimiter(cfg.CreateRate, cfg.CreateBurst, cfg.CreateGlobalRate, cfg.CreateGlobalBurst, maxLimiterClients),
 		log:     cfg.Logger,
 		locks:   map[string]*keyLock{},

@@ -21,6 +21,11 @@ import (
 type handshake struct {
 	id     string
 	cookie *http.Cookie // set when the handshake created the session
+	client string       // Config.ClientIP of the handshake request
+	// refused is set, instead of id, when the client address already had
+	// its cap of sockets: the handshake made no session, and the socket is
+	// refused with this error.
+	refused error
 }
 
 type handshakeKey struct{}
@@ -91,6 +96,16 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 			return
 		}
 		if r.Method == http.MethodGet && r.URL.Query().Get("sid") == "" {
+			if client := m.cfg.ClientIP(r); m.caps.clientFull(client) {
+				// Neither load nor create a session for a socket that
+				// will be refused; the namespace middleware refuses it
+				// with a connect error the client can read.
+				m.log.Info("sessionio: socket refused: too many sockets for the client address", "client", client)
+				hs := &handshake{client: client, refused: ErrTooManyClientSockets}
+				r = r.WithContext(context.WithValue(r.Context(), handshakeKey{}, hs))
+				engine.ServeHTTP(w, r)
+				return
+			}
 			hs, err := m.handshakeSession(r)
 			if err != nil {
 				status := http.StatusServiceUnavailable
@@ -122,7 +137,7 @@ func (m *Manager) handshakeSession(r *http.Request) (*handshake, error) {
 		_, rec, err := m.load(r.Context(), key)
 		if err == nil {
 			m.touchIfDue(r.Context(), key, rec)
-			return &handshake{id: id}, nil
+			return &handshake{id: id, client: m.cfg.ClientIP(r)}, nil
 		}
 		if !errors.Is(err, ErrSessionGone) {
 			return nil, err
@@ -132,7 +147,7 @@ func (m *Manager) handshakeSession(r *http.Request) (*handshake, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &handshake{id: id, cookie: m.cookie(r, id)}, nil
+	return &handshake{id: id, cookie: m.cookie(r, id), client: m.cfg.ClientIP(r)}, nil
 }
 
 // setCookie is Engine.IO middleware: it puts the cookie of a session made by
@@ -154,9 +169,24 @@ func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.Extend
 		next(socket.NewExtendedError("sessionio: the handshake did not go through the sessionio handler", nil))
 		return
 	}
+	if hs.refused != nil {
+		next(socket.NewExtendedError(hs.refused.Error(), nil))
+		return
+	}
+	// The socket's slot under the caps, taken before any store call and
+	// given back exactly once: on a refusal below, or at the socket's end.
+	free, err := m.caps.reserve(hs.id, hs.client)
+	if err != nil {
+		m.log.Info("sessionio: socket refused", "err", err, "session", logKey(keyOf(hs.id)), "client", hs.client)
+		next(socket.NewExtendedError(err.Error(), nil))
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 	defer cancel()
 	h, err := m.acquire(ctx, hs.id, s)
+	if err != nil {
+		free()
+	}
 	if errors.Is(err, ErrSessionGone) {
 		// Gone between handshake and connect: close the connection, so the
 		// client reconnects and its handshake gets a new session.
@@ -188,11 +218,18 @@ func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.Extend
 		}
 		next(nil)
 	})
-	release := func(...any) { m.release(s, h) }
+	release := func(...any) {
+		m.release(s, h)
+		free()
+	}
 	_ = s.On("disconnect", release)
 	// A later middleware may refuse the socket, which then never connects
 	// nor disconnects; the connection's end releases it in every case.
 	_ = s.Conn().Once("close", release)
+	if s.Conn().ReadyState() == "closed" {
+		// Closed before the listener was set: it will not fire.
+		release()
+	}
 	next(nil)
 	// Read no further packet before the socket is registered: see
 	// awaitConnected.

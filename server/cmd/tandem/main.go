@@ -117,6 +117,12 @@ var settings = []setting{
 		c.SocketEventRate = f
 		return nil
 	}},
+	{"SOCKETS_PER_SESSION", "sockets one session may have open at once, or off (default 32)", func(c *options, v string) error {
+		return socketCap(&c.SocketsPerSession, v)
+	}},
+	{"SOCKETS_PER_CLIENT", "sockets one client address may have open at once, or off (default 128)", func(c *options, v string) error {
+		return socketCap(&c.SocketsPerClient, v)
+	}},
 	{"SESSION_CREATE_GLOBAL_RATE", "sessions per second all clients together may create, or off (default 100; burst ten seconds' worth, at least 1000)", func(c *options, v string) error {
 		if strings.EqualFold(v, "off") {
 			c.SessionCreateGlobalRate = sessionio.Off
@@ -275,4 +281,18 @@ func list(v string) []string {
 		}
 	}
 	return out
+}
+
+// socketCap parses a socket cap: a positive whole number, or off.
+func socketCap(dst *int, v string) error {
+	if strings.EqualFold(v, "off") {
+		*dst = sessionio.Off
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return fmt.Errorf("%q is not a positive whole number, nor off", v)
+	}
+	*dst = n
+	return nil
 }

@@ -569,6 +569,11 @@ func TestParse(t *testing.T) {
 				tb.Errorf("SessionCreateGlobalRate %v, want -1 (sessionio.Off)", o.SessionCreateGlobalRate)
 			}
 		}},
+		{name: "ok, socket caps", givenEnv: []string{"SOCKETS_PER_SESSION=4"}, givenArgs: []string{"-sockets-per-client", "off"}, expect: func(tb testing.TB, o *options) {
+			if o.SocketsPerSession != 4 || o.SocketsPerClient != -1 {
+				tb.Errorf("SocketsPerSession %d, SocketsPerClient %d, want 4 and -1 (sessionio.Off)", o.SocketsPerSession, o.SocketsPerClient)
+			}
+		}},
 		{name: "ok, connection limits and proxies", givenEnv: []string{"BODY_READ_TIMEOUT=3s", "MAX_CONNS_PER_CLIENT=9", "TRUSTED_PROXIES=10.0.0.0/8, fd00::/8"}, expect: func(tb testing.TB, o *options) {
 			if o.BodyReadTimeout != 3*time.Second || o.MaxConnsPerClient != 9 || !slices.Equal(o.TrustedProxies, []string{"10.0.0.0/8", "fd00::/8"}) {
 				tb.Errorf("options %+v", o.Config)
@@ -589,6 +594,8 @@ func TestParse(t *testing.T) {
 		{name: "nok, SESSION_CREATE_RATE", givenEnv: []string{"SESSION_CREATE_RATE=-2"}, expectVar: "SESSION_CREATE_RATE"},
 		{name: "nok, SESSION_CREATE_GLOBAL_RATE", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=-3"}, expectVar: "SESSION_CREATE_GLOBAL_RATE"},
 		{name: "nok, COOKIE_SECURE", givenEnv: []string{"COOKIE_SECURE=maybe"}, expectVar: "COOKIE_SECURE"},
+		{name: "nok, SOCKETS_PER_SESSION", givenEnv: []string{"SOCKETS_PER_SESSION=0"}, expectVar: "SOCKETS_PER_SESSION"},
+		{name: "nok, -sockets-per-client", givenArgs: []string{"-sockets-per-client", "many"}, expectVar: "SOCKETS_PER_CLIENT"},
 		{name: "nok, MAX_SOCKET_PAYLOAD", givenEnv: []string{"MAX_SOCKET_PAYLOAD=1MB"}, expectVar: "MAX_SOCKET_PAYLOAD"},
 		{name: "nok, LOG_LEVEL", givenEnv: []string{"LOG_LEVEL=loud"}, expectVar: "LOG_LEVEL"},
 	}
