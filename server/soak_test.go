@@ -17,6 +17,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"strconv"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/tandem-go/tandem/internal/tandemtest"
 	"github.com/tandem-go/tandem/server"
+	"github.com/tandem-go/tandem/server/sessionio"
 	"github.com/tandem-go/tandem/server/store/memory"
 	"github.com/tandem-go/tandem/shared"
 )
@@ -132,6 +134,8 @@ func TestChurnSoak(t *testing.T) {
 		churned  = 20 // sessions logged out or expired, one per wave round
 		incrs    = 3  // acked incr per socket
 		slackGor = 20
+		// soakRange apart, the steady sessions' counts never meet.
+		soakRange = 1_000_000
 	)
 	st := memory.New()
 	srv := tandemtest.Start(t, server.Config{
@@ -144,6 +148,22 @@ func TestChurnSoak(t *testing.T) {
 	cookies := make([]string, steady+churned)
 	for i := range cookies {
 		cookies[i] = secSession(t, srv.URL(), 0).Cookie()
+	}
+	// Each steady session counts in a range of its own, so a count that a
+	// socket hears tells which session it came from.
+	base := func(sess int) int { return (sess + 1) * soakRange }
+	for i := range steady {
+		r := httptest.NewRequest(http.MethodPost, srv.URL()+shared.RouteIncr, nil)
+		r.Header.Set("Cookie", cookies[i])
+		if _, err := srv.Sessions().Update(httptest.NewRecorder(), r, func(v sessionio.Values) error {
+			v["count"] = base(i) // the key of server/counter
+			return nil
+		}, nil); err != nil {
+			t.Fatalf("steady session %d: setting its count: %v", i, err)
+		}
+		if got := secCount(t, srv.URL(), cookies[i]); got != base(i) {
+			t.Fatalf("steady session %d: count %d after setting it to %d", i, got, base(i))
+		}
 	}
 	baseG, baseHeap := runtime.NumGoroutine(), soakHeap()
 	start := time.Now()
@@ -201,6 +221,14 @@ func TestChurnSoak(t *testing.T) {
 						break
 					}
 				}
+				if sess < steady {
+					for _, n := range s.heard {
+						if n <= base(sess) || n > base(sess)+soakRange {
+							problem("wave %d socket %d (steady session %d) heard count %d: another session's", w, i, sess, n)
+							break
+						}
+					}
+				}
 				if sess < steady && s.ended > 0 {
 					problem("wave %d socket %d (steady session %d) heard session ended", w, i, sess)
 				}
@@ -224,12 +252,12 @@ func TestChurnSoak(t *testing.T) {
 	}
 
 	// Every acked increment is in the final counts: a steady session's acks
-	// are exactly 1..its count.
+	// are exactly base+1..its count.
 	for i := range steady {
-		got := secCount(t, srv.URL(), cookies[i])
+		got := secCount(t, srv.URL(), cookies[i]) - base(i)
 		seen := map[int]bool{}
 		for _, n := range acks[i] {
-			seen[n] = true
+			seen[n-base(i)] = true
 		}
 		if got != len(acks[i]) || len(seen) != len(acks[i]) || (got > 0 && (!seen[1] || !seen[got])) {
 			t.Errorf("steady session %d: count %d after %d acked increments (distinct %d)", i, got, len(acks[i]), len(seen))
