@@ -2,6 +2,7 @@ package sessionio
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -53,5 +54,48 @@ func TestReloadDecodesOnlyANewVersion(t *testing.T) {
 	}
 	if err := h.Reload(ctx); err == nil {
 		t.Fatal("Reload of a newer version did not decode it")
+	}
+}
+
+// The periodic check, too, decodes only a version the handle does not hold:
+// with a store whose data never decodes, a check that finds the held version
+// leaves the session alone, and one that finds a newer version drops it as
+// unreadable.
+func TestCheckDecodesOnlyANewVersion(t *testing.T) {
+	st := memory.New()
+	t.Cleanup(func() { _ = st.Close() })
+	m, err := New(Config{Store: garbling{st}, Keys: [][]byte{[]byte(strings.Repeat("k", 32))}, CheckInterval: Off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	key := keyOf(newID())
+	data, err := encodeValues(Values{"count": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Create(ctx, key, data, DefaultTTL); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := st.Load(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Session{m: m, key: key}
+	h.set(key, Values{"count": 1}, rec)
+	m.mu.Lock()
+	m.live[key] = h
+	m.mu.Unlock()
+
+	m.checkAll()
+	if _, err := st.Load(ctx, key); err != nil {
+		t.Fatalf("a check of the version the handle holds decoded it and dropped the session: %v", err)
+	}
+	if _, err := st.Update(ctx, key, DefaultTTL, func(d []byte) ([]byte, error) { return d, nil }); err != nil {
+		t.Fatal(err)
+	}
+	m.checkAll()
+	if _, err := st.Load(ctx, key); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a check of a newer version did not decode it (the unreadable session is still there: %v)", err)
 	}
 }

@@ -69,27 +69,37 @@ func (s *Session) Reload(ctx context.Context) error {
 }
 
 func (s *Session) reload(ctx context.Context, key string) error {
+	rec, err := s.fetch(ctx, key)
+	if err != nil {
+		return err
+	}
+	s.m.touchIfDue(ctx, key, rec)
+	return nil
+}
+
+// fetch reads key from the store into the handle, decoding only a version
+// the handle does not hold yet. It never touches the record: the periodic
+// check uses it too, and must not keep an idle session alive.
+func (s *Session) fetch(ctx context.Context, key string) (store.Record, error) {
 	rec, err := s.m.cfg.Store.Load(ctx, key)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			if s.Key() == key { // not renewed meanwhile
 				s.m.gone(key)
 			}
-			return ErrSessionGone
+			return rec, ErrSessionGone
 		}
-		return fmt.Errorf("sessionio: reload: %w: %w", ErrStoreUnavailable, err)
+		return rec, fmt.Errorf("sessionio: reload: %w: %w", ErrStoreUnavailable, err)
 	}
 	if s.holds(key, rec.Version) {
-		s.m.touchIfDue(ctx, key, rec)
-		return nil
+		return rec, nil
 	}
 	v, err := decodeValues(rec.Data)
 	if err != nil {
-		return s.m.dropUnreadable(ctx, key, err)
+		return rec, s.m.dropUnreadable(ctx, key, err)
 	}
-	s.m.touchIfDue(ctx, key, rec)
 	s.set(key, v, rec)
-	return nil
+	return rec, nil
 }
 
 // Update changes the session atomically, as Manager.Update does for HTTP

@@ -333,7 +333,7 @@ func (m *Manager) checkAll() {
 		}
 		key := h.Key()
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
-		v, rec, err := m.load(ctx, key)
+		_, err := h.fetch(ctx, key) // decodes only a new version
 		cancel()
 		switch {
 		case errors.Is(err, ErrSessionGone):
@@ -346,8 +346,6 @@ func (m *Manager) checkAll() {
 			}
 		case err != nil:
 			m.log.Warn("sessionio: session check failed", "session", logKey(key), "err", err)
-		default:
-			h.set(key, v, rec)
 		}
 	}
 }
