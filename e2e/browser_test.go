@@ -245,6 +245,19 @@ func eval[T any](t *tab, expr string) T {
 	return v
 }
 
+// evalAwait is eval for an expression that yields a promise: it waits for
+// the promise to settle, up to waitTimeout.
+func evalAwait[T any](t *tab, expr string) T {
+	t.tb.Helper()
+	ctx, cancel := context.WithTimeout(t.ctx, waitTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.tb.Fatalf("%s: evaluate %s: %v", t.name, expr, err)
+	}
+	return v
+}
+
 // sel is the CSS selector of a data-testid.
 func sel(testid string) string { return `[data-testid="` + testid + `"]` }
 

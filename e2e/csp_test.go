@@ -23,6 +23,11 @@ const cspWatchJS = `(() => {
   });
 })()`
 
+// swActivatedJS resolves to "activated" once the page's service worker
+// registration has an activated worker.
+const swActivatedJS = `navigator.serviceWorker.ready.then(r => r.active.state === "activated" ? "activated" :
+  new Promise(done => r.active.addEventListener("statechange", e => { if (e.target.state === "activated") done("activated"); })))`
+
 // cspWatch records what a tab reports about its Content-Security-Policy:
 // the securitypolicyviolation events of its documents, and the browser's
 // own log entries about the policy.
@@ -104,7 +109,12 @@ func TestPageWorksUnderItsCSP(t *testing.T) {
 			tb.waitText("transport", "websocket")
 
 			// A reload runs under the service worker, which registered
-			// under the policy.
+			// under the policy. The page registers it without waiting,
+			// so wait until it is activated: a navigation before that
+			// is not controlled by it.
+			if state := evalAwait[string](tb, swActivatedJS); state != "activated" {
+				t.Fatalf("the service worker is %q, not activated", state)
+			}
 			if err := tb.run(loadTimeout, chromedp.Reload()); err != nil {
 				t.Fatal(err)
 			}
