@@ -5,7 +5,8 @@
 #   NODE_BENCH=/path/to/copy/of/shared/bench ROUNDS=3 e2e/compare/run.sh OUTDIR
 #
 # NODE_BENCH is a writable copy of ../shared/bench with `npm ci` run in it and in
-# its seed-node/ (see its README). Needs wrk, curl, node, ss. Loopback only; every
+# its seed-node/ (see its README). TANDEM_BIN measures that tandem binary instead
+# of one built from this tree. Needs wrk, curl, node, ss. Loopback only; every
 # step is bounded by a timeout. Results: OUTDIR/{wrk,b1k,go1k,b10k}-{tandem,node}-ROUND.*
 set -u
 OUT=${1:?usage: NODE_BENCH=... e2e/compare/run.sh OUTDIR}
@@ -14,7 +15,9 @@ ROUNDS=${ROUNDS:-3}
 HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/../.." && pwd)
 mkdir -p "$OUT"; W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-(cd "$ROOT" && go build -o "$W/tandem" ./server/cmd/tandem && go build -o "$W/gobench" ./internal/cmd/bench) || exit 1
+(cd "$ROOT" && go build -o "$W/gobench" ./internal/cmd/bench) || exit 1
+if [ -n "${TANDEM_BIN:-}" ]; then cp "$TANDEM_BIN" "$W/tandem" || exit 1   # e.g. a build against a patched library
+else (cd "$ROOT" && go build -o "$W/tandem" ./server/cmd/tandem) || exit 1; fi
 start() { # start NAME: sets PID and URL; fails unless the port is served by that process
   local port
   case $1 in
