@@ -187,3 +187,60 @@ func BenchmarkReload(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkUpdate measures a socket's atomic change of its session, the
+// path of every session update: the key's lock, the store's
+// read-modify-write with a decode and an encode of the values, and the
+// handle's refresh. "values=1" holds one int; "values=10" holds nine more
+// basic values (strings, ints, a bool, a float, bytes).
+func BenchmarkUpdate(b *testing.B) {
+	for _, n := range []int{1, 10} {
+		b.Run(fmt.Sprintf("values=%d", n), func(b *testing.B) {
+			bs := newBenchServer(b, nil)
+			h := bs.dial(b, bs.session(b), 1, nil)
+			ctx := b.Context()
+			if n > 1 {
+				if _, err := h.Update(ctx, func(v sessionio.Values) error {
+					for k, x := range benchValues {
+						v[k] = x
+					}
+					return nil
+				}, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			incr := func(v sessionio.Values) error {
+				c, _ := v["count"].(int)
+				v["count"] = c + 1
+				return nil
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				if _, err := h.Update(ctx, incr, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if got := h.Get("count"); got != i+1 {
+				b.Fatalf("count = %v after %d updates, want %d", got, i, i+1)
+			}
+			if got := len(h.Values()); got != n {
+				b.Fatalf("%d values, want %d", got, n)
+			}
+		})
+	}
+}
+
+// benchValues are nine values a session might hold besides a counter.
+var benchValues = map[string]any{
+	"user":   "ada@example.com",
+	"name":   "Ada Lovelace",
+	"role":   "admin",
+	"uid":    int64(1815),
+	"logins": uint32(12),
+	"admin":  true,
+	"score":  98.5,
+	"csrf":   []byte("0123456789abcdef0123456789abcdef"),
+	"locale": "en-GB",
+}
