@@ -26,6 +26,10 @@
 //   - Manager.Renew gives a session a new ID at login (session fixation);
 //     Manager.Destroy ends one. Data that cannot be decoded is no session,
 //     on every path (ErrSessionGone).
+//   - Values of basic types (string keys; strings, bools, integers, floats,
+//     []byte) are stored in a compact format of the package's own, anything
+//     else with encoding/gob; gob records of earlier versions still read
+//     (see Values).
 //   - Every Engine.IO request, WebSocket upgrades included, is refused with
 //     403 unless its Origin is the server's own or in the allowlist.
 //   - Every CheckInterval the sessions of a node's sockets are checked (one

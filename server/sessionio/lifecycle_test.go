@@ -93,14 +93,28 @@ func TestLifecycleMisuseIsAnError(t *testing.T) {
 	})
 }
 
-// unreadable is a store record no gob decoder accepts.
-var unreadable = []byte("\xff\x00 not gob")
+// unreadables are store records that do not decode: one that no gob
+// decoder accepts, and a compact record (values.go) that claims more entries
+// than it holds.
+var unreadables = []struct {
+	name string
+	data []byte
+}{
+	{"not gob", []byte("\xff\x00 not gob")},
+	{"truncated compact record", []byte("\x00\x01\x05")},
+}
 
 // Session data that cannot be decoded is no session, on every path: the
 // gorilla Get sees a new session, Update makes a new session instead of
 // failing until the TTL ends, a socket handshake gets a new session too,
 // and the unreadable record is deleted.
 func TestUnreadableSessionIsNotFoundEverywhere(t *testing.T) {
+	for _, u := range unreadables {
+		t.Run(u.name, func(t *testing.T) { testUnreadableSession(t, u.data) })
+	}
+}
+
+func testUnreadableSession(t *testing.T, unreadable []byte) {
 	st := memory.New()
 	m, err := sessionio.New(sessionio.Config{
 		Store:  st,
