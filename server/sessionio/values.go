@@ -95,9 +95,28 @@ func decodeValues(data []byte) (Values, error) {
 		}
 		return v, nil
 	}
-	v := Values{}
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&v); err != nil {
+	v, err := decodeGob(data)
+	if err != nil {
 		return nil, fmt.Errorf("decode values: %w", err)
+	}
+	return v, nil
+}
+
+// decodeGob decodes a gob record. encoding/gob (Go 1.26) panics, rather
+// than failing, on a map key whose type cannot be a map key (a []byte in an
+// interface, say: "hash of unhashable type []uint8", FuzzDecodeValues found
+// it): its decodeMap calls reflect's SetMapIndex without checking, and its
+// catchError re-panics whatever is not its own error. A damaged record is
+// an error here, never a panic.
+func decodeGob(data []byte) (v Values, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = nil, fmt.Errorf("gob: %v", p)
+		}
+	}()
+	v = Values{}
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&v); err != nil {
+		return nil, err
 	}
 	return v, nil
 }

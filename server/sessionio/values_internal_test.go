@@ -256,6 +256,31 @@ func TestValuesCompactCorruptRecords(t *testing.T) {
 	}
 }
 
+// A gob record whose map key is a []byte, which no map key can be, is an
+// error: encoding/gob panics on it ("hash of unhashable type []uint8").
+func TestValuesGobUnhashableKeyIsAnError(t *testing.T) {
+	// gobEncode(Values{1: []byte("AB")}) and gobEncode(Values{"AB": 1})
+	// give these parts: the map's type, then the map of one entry.
+	const (
+		mapType = "\r\x7f\x04\x01\x02\xff\x80\x00\x01\x10\x01\x10\x00\x00"
+		mapID   = "\xff\x80\x00"
+		bytesIn = "\a[]uint8\n\x04\x00\x02AB" // an interface holding []byte("AB")
+		intIn   = "\x03int\x04\x02\x00\x02"   // an interface holding 1
+	)
+	for _, entry := range []string{bytesIn + intIn, intIn + bytesIn} {
+		msg := mapID + "\x01" + entry
+		data := []byte(mapType + string([]byte{byte(len(msg))}) + msg)
+		v, err := decodeValues(data)
+		if strings.HasPrefix(entry, bytesIn) {
+			if err == nil || !strings.HasPrefix(err.Error(), "decode values: ") {
+				t.Errorf("decode of a []byte map key: %#v, %v; want a decode values error", v, err)
+			}
+		} else if b, _ := v[1].([]byte); err != nil || string(b) != "AB" {
+			t.Errorf("decode of a []byte value: %#v, %v; want {1: AB}", v, err) // the same parts are valid gob
+		}
+	}
+}
+
 // FuzzDecodeValues feeds decodeValues any bytes (the store's contents are
 // input from elsewhere: another node, an older version, a damaged file). It
 // must never panic, and what it accepts must survive another round trip.
