@@ -55,10 +55,11 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		os.Exit(serve(os.Args[2:]))
 	}
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdout))
 }
 
-func run(args []string) int {
+// run loads a server and writes the result's JSON line to stdout.
+func run(args []string, stdout io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var cfg bench.Config
 	fs.StringVar(&cfg.URL, "url", "", "server to load, http://127.0.0.1:PORT (default: start one)")
@@ -112,7 +113,7 @@ func run(args []string) int {
 	}
 	res, err := bench.Run(ctx, cfg)
 	if res != nil {
-		_ = json.NewEncoder(os.Stdout).Encode(res)
+		_ = json.NewEncoder(stdout).Encode(res)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
