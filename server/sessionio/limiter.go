@@ -2,6 +2,7 @@ package sessionio
 
 import (
 	"container/list"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -116,15 +117,33 @@ func remoteIP(r *http.Request) string {
 	return host
 }
 
-// retryAfter is the Retry-After, in seconds, of a refused creation: the time
-// one token takes to come back, rounded up.
-func (m *Manager) retryAfter() int {
+// RetryAfterError is the error of a refused session creation. It matches
+// ErrTooManySessions; After is how long the client should wait before it
+// tries again: the time one creation token takes to come back at the slower
+// of the two rates (Config.CreateRate, Config.CreateGlobalRate).
+type RetryAfterError struct {
+	After time.Duration
+}
+
+func (e *RetryAfterError) Error() string { return ErrTooManySessions.Error() }
+
+func (e *RetryAfterError) Unwrap() error { return ErrTooManySessions }
+
+// Seconds is After in whole seconds, rounded up and at least 1: the value of
+// a Retry-After header.
+func (e *RetryAfterError) Seconds() int {
+	return max(1, int(math.Ceil(e.After.Seconds())))
+}
+
+// retryAfter is how long a refused creation should wait: the time one
+// token takes to come back at the slower of the two rates.
+func (m *Manager) retryAfter() time.Duration {
 	r := m.cfg.CreateRate
 	if g := m.cfg.CreateGlobalRate; g > 0 && (r <= 0 || g < r) {
 		r = g
 	}
 	if r <= 0 {
-		return 1
+		return time.Second
 	}
-	return int(1/r) + 1
+	return time.Duration(float64(time.Second) / r)
 }

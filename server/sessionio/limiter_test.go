@@ -1,6 +1,7 @@
 package sessionio
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -98,5 +99,36 @@ func TestCreateLimiterTableStaysBounded(t *testing.T) {
 	}
 	if !l.allow("0", now) {
 		t.Error("the first address, long evicted, did not start with a full bucket")
+	}
+}
+
+// A refused creation's error matches ErrTooManySessions and says when to try
+// again, in the whole seconds of a Retry-After header (rounded up, at least
+// one), at the slower of the per-client and global rates.
+func TestRetryAfterError(t *testing.T) {
+	tests := []struct {
+		name             string
+		rate, globalRate float64
+		wantAfter        time.Duration
+		wantSeconds      int
+	}{
+		{"ok, one token a second", 1, 100, time.Second, 1},
+		{"ok, a token every 2.5 s rounds up", 0.4, 100, 2500 * time.Millisecond, 3},
+		{"ok, the global rate is the slower", 10, 0.5, 2 * time.Second, 2},
+		{"ok, fast rates still say one second", 1000, 5000, time.Millisecond, 1},
+		{"ok, the global bound off", 0.001, Off, 1000 * time.Second, 1000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &Manager{cfg: Config{CreateRate: tt.rate, CreateGlobalRate: tt.globalRate}}
+			var err error = &RetryAfterError{After: m.retryAfter()}
+			if !errors.Is(err, ErrTooManySessions) {
+				t.Errorf("%v does not match ErrTooManySessions", err)
+			}
+			var ra *RetryAfterError
+			if !errors.As(err, &ra) || ra.After != tt.wantAfter || ra.Seconds() != tt.wantSeconds {
+				t.Errorf("after %v, %d s; want %v, %d s", ra.After, ra.Seconds(), tt.wantAfter, tt.wantSeconds)
+			}
+		})
 	}
 }

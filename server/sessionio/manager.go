@@ -44,7 +44,9 @@ var (
 	// cannot be read. It matches store.ErrNotFound too.
 	ErrSessionGone error = goneError{}
 	// ErrTooManySessions is returned when a client address has created more
-	// sessions than Config.CreateBurst and Config.CreateRate allow.
+	// sessions than Config.CreateBurst and Config.CreateRate allow (or all
+	// clients more than CreateGlobalBurst and CreateGlobalRate). The error
+	// returned is a *RetryAfterError, which matches it.
 	ErrTooManySessions = errors.New("sessionio: too many new sessions from this address")
 	// ErrForbiddenOrigin is the error of a socket request refused for its
 	// Origin (see Config.AllowedOrigins).
@@ -640,7 +642,7 @@ func (m *Manager) update(ctx context.Context, key string, apply func(Values) err
 // bound of r's client address.
 func (m *Manager) create(ctx context.Context, r *http.Request, apply func(Values) error) (string, Values, error) {
 	if !m.limiter.allow(m.cfg.ClientIP(r), time.Now()) {
-		return "", nil, ErrTooManySessions
+		return "", nil, &RetryAfterError{After: m.retryAfter()}
 	}
 	v := Values{}
 	if apply != nil {

@@ -109,9 +109,9 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 			hs, err := m.handshakeSession(r)
 			if err != nil {
 				status := http.StatusServiceUnavailable
-				if errors.Is(err, ErrTooManySessions) {
+				if ra := (*RetryAfterError)(nil); errors.As(err, &ra) {
 					status = http.StatusTooManyRequests
-					w.Header().Set("Retry-After", strconv.Itoa(m.retryAfter()))
+					w.Header().Set("Retry-After", strconv.Itoa(ra.Seconds()))
 				} else {
 					m.log.Error("sessionio: handshake", "err", err)
 					err = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -43,7 +44,11 @@ func ErrorHandler(log *slog.Logger, client func(*http.Request) string) echo.HTTP
 			log.Warn("web: session creation refused", "client", client(c.Request()))
 		}
 		if status == http.StatusTooManyRequests {
-			c.Response().Header().Set("Retry-After", "1")
+			after := 1
+			if ra := (*sessionio.RetryAfterError)(nil); errors.As(err, &ra) {
+				after = ra.Seconds()
+			}
+			c.Response().Header().Set("Retry-After", strconv.Itoa(after))
 		}
 		if c.Request().Method == http.MethodHead {
 			_ = c.NoContent(status)
