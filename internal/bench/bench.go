@@ -147,6 +147,10 @@ type session struct {
 	early   map[int64][]time.Time // arrivals not yet attributable
 	lat     []float64             // delivery latencies, ms
 	dup     int
+
+	// credited, if set, gets a token (never blocking) each time a delivery
+	// is credited, so the drain can wait for deliveries instead of polling.
+	credited chan struct{}
 }
 
 // arrive records a "current count" v received at t.
@@ -161,6 +165,10 @@ func (s *session) arrive(v int64, t time.Time, samples *atomic.Int64) {
 			}
 			if e.got >= e.n && e.done {
 				delete(s.pending, v)
+			}
+			select {
+			case s.credited <- struct{}{}:
+			default:
 			}
 		} else {
 			s.dup++
@@ -262,8 +270,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	// ------------------------------------------------------------ sessions
 	nsess := (cfg.Sockets + cfg.PerSession - 1) / cfg.PerSession
 	sessions := make([]*session, nsess)
+	credited := make(chan struct{}, 1)
 	for i := range sessions {
-		sessions[i] = &session{pending: map[int64]*entry{}, early: map[int64][]time.Time{}}
+		sessions[i] = &session{pending: map[int64]*entry{}, early: map[int64][]time.Time{}, credited: credited}
 	}
 	if err := pool(ctx, len(sessions), 32, func(i int) error {
 		return r.newSession(ctx, sessions[i])
@@ -405,8 +414,8 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		lag = make([]float64, 0, min(total, maxSamples))
 		for scheduled < total && ctx.Err() == nil {
 			due := tl0.Add(time.Duration(float64(scheduled) * interval))
-			if d := time.Until(due); d > 0 {
-				time.Sleep(d)
+			if sleep(ctx, time.Until(due)) != nil {
+				break
 			}
 			now := time.Now()
 			for scheduled < total {
@@ -443,10 +452,21 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		}
 		return m
 	}
-	graceEnd := time.Now().Add(cfg.Grace)
-	for time.Now().Before(graceEnd) && outstanding() > 0 && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
+	// Every request has its answer (inflight.Wait above); wait for the
+	// deliveries still missing, each arrival waking the check, until none is
+	// missing or the grace period ends.
+	grace := time.NewTimer(cfg.Grace)
+drain:
+	for outstanding() > 0 {
+		select {
+		case <-credited:
+		case <-grace.C:
+			break drain
+		case <-ctx.Done():
+			break drain
+		}
 	}
+	grace.Stop()
 	drainDur := time.Since(tl0)
 	srv2, srv2OK := procCPU(cfg.PID)
 	client2 := selfCPU()

@@ -52,21 +52,41 @@ func TestParseEvent(t *testing.T) {
 // duplicate, and a socket that never receives are each counted as such.
 func TestSessionAccounting(t *testing.T) {
 	var samples atomic.Int64
-	s := &session{n: 3, pending: map[int64]*entry{}, early: map[int64][]time.Time{}}
+	credited := make(chan struct{}, 1)
+	s := &session{n: 3, pending: map[int64]*entry{}, early: map[int64][]time.Time{}, credited: credited}
+	wasCredited := func() bool {
+		select {
+		case <-credited:
+			return true
+		default:
+			return false
+		}
+	}
 	t0 := time.Now()
 	e := &entry{v: 1, n: 3, t0: t0}
 	s.pending[1] = e
 	s.arrive(1, t0.Add(time.Millisecond), &samples) // before the response
 	e.done = true                                   // the response is in
+	_ = wasCredited()
 	s.arrive(1, t0.Add(2*time.Millisecond), &samples)
 	if got := s.outstanding(); got != 1 {
 		t.Fatalf("outstanding = %d, want 1 (one socket has not received)", got)
+	}
+	// The drain waits on credited: every credited delivery wakes it.
+	if !wasCredited() {
+		t.Fatal("a credited delivery did not signal the drain")
 	}
 	s.arrive(1, t0.Add(3*time.Millisecond), &samples)
 	if got := s.outstanding(); got != 0 {
 		t.Fatalf("outstanding = %d, want 0", got)
 	}
+	if !wasCredited() {
+		t.Fatal("the last credited delivery did not signal the drain")
+	}
 	s.arrive(1, t0.Add(4*time.Millisecond), &samples) // a fourth copy: duplicate
+	if wasCredited() {
+		t.Fatal("an uncredited copy signalled the drain")
+	}
 	if s.dup != 0 || len(s.early) != 1 {
 		// entry 1 was removed when complete, so the extra copy waits as unattributed
 		t.Fatalf("dup=%d early=%d after a surplus copy", s.dup, len(s.early))
