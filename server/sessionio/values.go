@@ -328,6 +328,18 @@ func (r *reader) unsigned(hi uint64) (uint64, error) {
 	return x, err
 }
 
+// readInt reads a varint that must fit in [lo, hi], T's range, as a T.
+func readInt[T int | int8 | int16 | int32 | int64](r *reader, lo, hi int64) (any, error) {
+	i, err := r.signed(lo, hi)
+	return T(i), err
+}
+
+// readUint reads a uvarint that must be at most hi, T's maximum, as a T.
+func readUint[T uint | uint8 | uint16 | uint32 | uint64](r *reader, hi uint64) (any, error) {
+	u, err := r.unsigned(hi)
+	return T(u), err
+}
+
 // value reads a tag and its payload.
 func (r *reader) value() (any, error) {
 	t, err := r.fixed(1)
@@ -362,45 +374,25 @@ func (r *reader) value() (any, error) {
 			}
 		}
 	case tagInt:
-		var i int64
-		i, err = r.signed(math.MinInt, math.MaxInt)
-		x = int(i)
+		x, err = readInt[int](r, math.MinInt, math.MaxInt)
 	case tagInt8:
-		var i int64
-		i, err = r.signed(math.MinInt8, math.MaxInt8)
-		x = int8(i)
+		x, err = readInt[int8](r, math.MinInt8, math.MaxInt8)
 	case tagInt16:
-		var i int64
-		i, err = r.signed(math.MinInt16, math.MaxInt16)
-		x = int16(i)
+		x, err = readInt[int16](r, math.MinInt16, math.MaxInt16)
 	case tagInt32:
-		var i int64
-		i, err = r.signed(math.MinInt32, math.MaxInt32)
-		x = int32(i)
+		x, err = readInt[int32](r, math.MinInt32, math.MaxInt32)
 	case tagInt64:
-		var i int64
-		i, err = r.signed(math.MinInt64, math.MaxInt64)
-		x = i
+		x, err = readInt[int64](r, math.MinInt64, math.MaxInt64)
 	case tagUint:
-		var u uint64
-		u, err = r.unsigned(math.MaxUint)
-		x = uint(u)
+		x, err = readUint[uint](r, math.MaxUint)
 	case tagUint8:
-		var u uint64
-		u, err = r.unsigned(math.MaxUint8)
-		x = uint8(u)
+		x, err = readUint[uint8](r, math.MaxUint8)
 	case tagUint16:
-		var u uint64
-		u, err = r.unsigned(math.MaxUint16)
-		x = uint16(u)
+		x, err = readUint[uint16](r, math.MaxUint16)
 	case tagUint32:
-		var u uint64
-		u, err = r.unsigned(math.MaxUint32)
-		x = uint32(u)
+		x, err = readUint[uint32](r, math.MaxUint32)
 	case tagUint64:
-		var u uint64
-		u, err = r.unsigned(math.MaxUint64)
-		x = u
+		x, err = readUint[uint64](r, math.MaxUint64)
 	case tagFloat32:
 		var b []byte
 		if b, err = r.fixed(4); err == nil {
