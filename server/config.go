@@ -34,6 +34,11 @@ type Config struct {
 	// SPAAddr, when set, also serves the page on this address, configured
 	// to call PublicURL cross-origin (SPA_PORT gives ":SPA_PORT").
 	SPAAddr string
+	// ListenHost is the host that Addr and SPAAddr listen on when they name
+	// none (LISTEN_HOST): an IP address, or localhost. Default: every
+	// interface. "127.0.0.1" (or "::1") keeps the server off the network,
+	// as go tool task dev and cluster do.
+	ListenHost string
 	// Listener and SPAListener, when set, are served instead of listening
 	// on Addr and SPAAddr (which default to their addresses): a test
 	// listens on 127.0.0.1:0, knows the address before the server starts,
@@ -169,14 +174,23 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.Addr == "" {
 		r.Addr = ":3000"
 	}
-	_, port, err := net.SplitHostPort(r.Addr)
+	if h := r.ListenHost; h != "" && h != "localhost" && net.ParseIP(h) == nil {
+		return nil, configErr("LISTEN_HOST", "%q is not an IP address or localhost; use 127.0.0.1 for loopback only", h)
+	}
+	host, port, err := net.SplitHostPort(r.Addr)
 	if err != nil {
 		return nil, configErr("PORT", "%q is not host:port: %v", r.Addr, err)
 	}
+	if host == "" && r.ListenHost != "" && r.Listener == nil {
+		r.Addr = net.JoinHostPort(r.ListenHost, port)
+	}
 	if r.SPAAddr != "" {
-		_, spaPort, err := net.SplitHostPort(r.SPAAddr)
+		spaHost, spaPort, err := net.SplitHostPort(r.SPAAddr)
 		if err != nil {
 			return nil, configErr("SPA_PORT", "%q is not host:port: %v", r.SPAAddr, err)
+		}
+		if spaHost == "" && r.ListenHost != "" && r.SPAListener == nil {
+			r.SPAAddr = net.JoinHostPort(r.ListenHost, spaPort)
 		}
 		if r.CORSOrigins == nil && spaPort != "0" {
 			r.CORSOrigins = []string{"http://localhost:" + spaPort}

@@ -56,6 +56,10 @@ var settings = []setting{
 		c.SPAAddr = ":" + p
 		return err
 	}},
+	{"LISTEN_HOST", "host the PORT and SPA_PORT listeners bind to: an IP address or localhost (default every interface; 127.0.0.1 for loopback only)", func(c *options, v string) error {
+		c.ListenHost = v
+		return nil
+	}},
 	{"PUBLIC_URL", "API origin the cross-origin page calls (default http://localhost:$PORT)", func(c *options, v string) error {
 		c.PublicURL = v
 		return nil

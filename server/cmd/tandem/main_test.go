@@ -422,6 +422,7 @@ func TestCommandRefusesBadConfiguration(t *testing.T) {
 		{name: "nok, SOCKET_EVENT_RATE Inf", givenEnv: []string{"SOCKET_EVENT_RATE=Inf"}, expectVar: "SOCKET_EVENT_RATE"},
 		{name: "nok, SESSION_CREATE_GLOBAL_RATE NaN", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=NaN"}, expectVar: "SESSION_CREATE_GLOBAL_RATE"},
 		{name: "nok, MAX_SOCKET_PAYLOAD too small", givenEnv: []string{"MAX_SOCKET_PAYLOAD=10"}, expectVar: "MAX_SOCKET_PAYLOAD"},
+		{name: "nok, LISTEN_HOST with a port", givenEnv: []string{"LISTEN_HOST=127.0.0.1:3000"}, expectVar: "LISTEN_HOST"},
 		{name: "nok, LOG_LEVEL unknown", givenEnv: []string{"LOG_LEVEL=loud"}, expectVar: "LOG_LEVEL"},
 		{name: "nok, BODY_READ_TIMEOUT too short", givenEnv: []string{"BODY_READ_TIMEOUT=1ms"}, expectVar: "BODY_READ_TIMEOUT"},
 		{name: "nok, MAX_CONNS_PER_CLIENT zero", givenEnv: []string{"MAX_CONNS_PER_CLIENT=0"}, expectVar: "MAX_CONNS_PER_CLIENT"},
@@ -561,6 +562,11 @@ func TestParse(t *testing.T) {
 		{name: "ok, limits", givenEnv: []string{"SESSION_CREATE_BURST=5", "SESSION_CREATE_RATE=0.5", "MAX_SOCKET_PAYLOAD=2048"}, expect: func(tb testing.TB, o *options) {
 			if o.SessionCreateBurst != 5 || o.SessionCreateRate != 0.5 || o.MaxSocketPayload != 2048 {
 				tb.Errorf("options %+v", o.Config)
+			}
+		}},
+		{name: "ok, listen host", givenEnv: []string{"LISTEN_HOST=127.0.0.1", "PORT=3005"}, expect: func(tb testing.TB, o *options) {
+			if o.ListenHost != "127.0.0.1" || o.Addr != ":3005" {
+				tb.Errorf("ListenHost %q, Addr %q", o.ListenHost, o.Addr)
 			}
 		}},
 		{name: "ok, global creation rate", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=50"}, expect: func(tb testing.TB, o *options) {
