@@ -102,10 +102,11 @@ func (f *floors) remove(key string, id socket.SocketId) {
 }
 
 // deliver emits event to this node's sockets of key; with a version, only
-// to those whose floor is not above it, and raises their floors.
-func (f *floors) deliver(io *socket.Server, key string, version uint64, event string, args ...any) error {
+// to those whose floor is not above it, and raises their floors. It
+// returns how many sockets of the room it skipped.
+func (f *floors) deliver(io *socket.Server, key string, version uint64, event string, args ...any) (int, error) {
 	if version == 0 {
-		return io.Local().To(socket.Room(key)).Emit(event, args...)
+		return 0, io.Local().To(socket.Room(key)).Emit(event, args...)
 	}
 	k := f.get(key)
 	defer f.put(key, k)
@@ -121,7 +122,7 @@ func (f *floors) deliver(io *socket.Server, key string, version uint64, event st
 	for id, floor := range k.m {
 		k.m[id] = max(floor, version)
 	}
-	return err
+	return len(newer), err
 }
 
 // committing notes, while a committed callback runs, the version it
@@ -160,7 +161,8 @@ func (m *Manager) listenRelay(io *socket.Server) {
 		if !ok1 || !ok2 || !ok3 || version < 0 {
 			return
 		}
-		_ = m.floors.deliver(io, key, uint64(version), event, args[3:]...)
+		skipped, _ := m.floors.deliver(io, key, uint64(version), event, args[3:]...)
+		m.delivered(io, key, event, skipped)
 	})
 	_ = nsp.On(relayDisconnect, func(args ...any) {
 		if len(args) < 1 {
@@ -176,13 +178,16 @@ func (m *Manager) listenRelay(io *socket.Server) {
 // others.
 func (m *Manager) emit(io *socket.Server, key, event string, args ...any) error {
 	version := m.committing.version(key)
-	if err := m.floors.deliver(io, key, version, event, args...); err != nil {
+	skipped, err := m.floors.deliver(io, key, version, event, args...)
+	if err != nil {
 		return err
 	}
+	m.delivered(io, key, event, skipped)
 	if !m.clustered.Load() {
 		return nil
 	}
 	if err := io.Of("/", nil).ServerSideEmit(relayEmit, append([]any{key, version, event}, args...)...); err != nil {
+		m.report.RelayFailed()
 		return fmt.Errorf("%w: %v", ErrNodesUnreachable, err)
 	}
 	return nil
@@ -196,6 +201,7 @@ func (m *Manager) disconnect(io *socket.Server, key string) error {
 		return nil
 	}
 	if err := io.Of("/", nil).ServerSideEmit(relayDisconnect, key); err != nil {
+		m.report.RelayFailed()
 		return fmt.Errorf("%w: %v", ErrNodesUnreachable, err)
 	}
 	return nil
