@@ -122,6 +122,9 @@ func (s *Server) build(keys [][]byte) error {
 			return configErr("SESSION_STORE", "%v", err)
 		}
 		s.cluster = c
+		// Once the adapter's subscription is back after a break, every
+		// socket of this node gets what it may have missed meanwhile.
+		c.onSubscribed = sessions.Resync
 		opts.SetAdapter(c.builder(r.RedisPrefix))
 	}
 	// The adapter is chosen when the server is made (ServeHandler does not
@@ -132,6 +135,7 @@ func (s *Server) build(keys [][]byte) error {
 		return fmt.Errorf("server: %w", err)
 	}
 	hub := realtime.New(s.io, sessions, s.log)
+	sessions.OnResync(hub.State)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
