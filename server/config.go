@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -230,13 +231,13 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.SessionCreateBurst < 0 {
 		return nil, configErr("SESSION_CREATE_BURST", "%d must be positive", r.SessionCreateBurst)
 	}
-	if r.SessionCreateRate < 0 {
+	if r.SessionCreateRate < 0 || !finite(r.SessionCreateRate) {
 		return nil, configErr("SESSION_CREATE_RATE", "%v must be positive", r.SessionCreateRate)
 	}
 	if r.SocketEventBurst < 0 {
 		return nil, configErr("SOCKET_EVENT_BURST", "%d must be positive", r.SocketEventBurst)
 	}
-	if r.SocketEventRate < 0 {
+	if r.SocketEventRate < 0 || !finite(r.SocketEventRate) {
 		return nil, configErr("SOCKET_EVENT_RATE", "%v must be positive", r.SocketEventRate)
 	}
 	if r.SocketsPerSession < 0 && r.SocketsPerSession != sessionio.Off {
@@ -245,7 +246,7 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.SocketsPerClient < 0 && r.SocketsPerClient != sessionio.Off {
 		return nil, configErr("SOCKETS_PER_CLIENT", "%d must be positive, or off", r.SocketsPerClient)
 	}
-	if r.SessionCreateGlobalRate < 0 && r.SessionCreateGlobalRate != sessionio.Off {
+	if r.SessionCreateGlobalRate < 0 && r.SessionCreateGlobalRate != sessionio.Off || !finite(r.SessionCreateGlobalRate) {
 		return nil, configErr("SESSION_CREATE_GLOBAL_RATE", "%v must be positive, or off", r.SessionCreateGlobalRate)
 	}
 	if strings.HasPrefix(r.public, "https://") {
@@ -446,3 +447,7 @@ func (r *resolved) signingKeys() ([][]byte, error) {
 func (r *resolved) sessionCreateGlobalBurst() int {
 	return max(sessionio.DefaultCreateGlobalBurst, int(10*r.SessionCreateGlobalRate))
 }
+
+// finite reports whether f is neither NaN nor infinite: NaN passes every
+// "< 0" check and Inf every bound, and either would turn a limit off.
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
