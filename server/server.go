@@ -136,6 +136,9 @@ func (s *Server) build(keys [][]byte) error {
 			return configErr("SESSION_STORE", "%v", err)
 		}
 		s.cluster = c
+		// Once the adapter's subscription is back after a break, every
+		// socket of this node gets what it may have missed meanwhile.
+		c.onSubscribed = sessions.Resync
 		opts.SetAdapter(c.builder(r.RedisPrefix))
 	}
 	// The adapter is chosen when the server is made (ServeHandler does not
@@ -149,6 +152,7 @@ func (s *Server) build(keys [][]byte) error {
 	if s.metrics != nil {
 		s.metrics.WatchSockets(s.io)
 	}
+	sessions.OnResync(hub.State)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

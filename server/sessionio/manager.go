@@ -225,6 +225,11 @@ type Manager struct {
 	floors     floors      // see cluster.go
 	committing committing
 
+	resyncMu     sync.Mutex
+	resyncFns    []func(key string, v Values) []Event // guarded by resyncMu
+	resyncQueued atomic.Bool                          // a Resync pass is waiting to start
+	resyncRun    sync.Mutex                           // held by the running Resync pass
+
 	mu       sync.Mutex
 	live     map[string]*Session // by key: sessions with sockets on this node
 	attached bool                // Attach has begun; guarded by mu

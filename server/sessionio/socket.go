@@ -331,9 +331,12 @@ func (m *Manager) checkLoop() {
 }
 
 // checkAll loads each live session once, whatever its number of sockets,
-// and closes the connections of those that are gone. It does not extend
-// any session's life: an idle tab must not keep its session alive.
+// and closes the connections of those that are gone; on a clustered node it
+// also sends the sockets the state they lack (see Resync). It does not
+// extend any session's life: an idle tab must not keep its session alive.
 func (m *Manager) checkAll() {
+	io := m.io.Load()
+	clustered := io != nil && m.clustered.Load()
 	m.mu.Lock()
 	handles := make([]*Session, 0, len(m.live))
 	for _, h := range m.live {
@@ -362,6 +365,8 @@ func (m *Manager) checkAll() {
 			}
 		case err != nil:
 			m.log.Warn("sessionio: session check failed", "session", logKey(key), "err", err)
+		case clustered:
+			m.resync(io, h)
 		}
 	}
 }
