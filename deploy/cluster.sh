@@ -2,9 +2,9 @@
 # go tool task cluster: Redis, three tandem nodes, nginx (deploy/nginx/
 # tandem.conf) and Prometheus (deploy/prometheus/prometheus.yml, scraping the
 # nodes' ADMIN_ADDR) on loopback ports, in the foreground; Ctrl-C stops them
-# all. Ports: nginx NGINX_PORT (8080), nodes NODE_PORT..+2 (3001-3003), their
-# operator's listeners ADMIN_PORT..+2 (9465-9467), Redis REDIS_PORT (6390),
-# Prometheus PROMETHEUS_PORT (9090).
+# all. Ports: nginx NGINX_PORT (8080), nodes 127.0.0.1:NODE_PORT..+2
+# (3001-3003), their operator's listeners ADMIN_PORT..+2 (9465-9467), Redis
+# REDIS_PORT (6390), Prometheus PROMETHEUS_PORT (9090).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +46,7 @@ for i in 0 1 2; do
   port=$((node_port + i))
   admin="127.0.0.1:$((admin_port + i))"
   targets="$targets          - $admin\n"
-  PORT=$port ADMIN_ADDR=$admin SESSION_STORE="redis://127.0.0.1:$redis_port/0" SESSION_SECRET="$secret" \
+  LISTEN_HOST=127.0.0.1 PORT=$port ADMIN_ADDR=$admin SESSION_STORE="redis://127.0.0.1:$redis_port/0" SESSION_SECRET="$secret" \
     PUBLIC_URL="http://localhost:$nginx_port" TRUSTED_PROXIES=127.0.0.1/32 \
     DATA_DIR="$dir/node$i" "$dir/tandem" > >(sed "s/^/node$((i + 1)): /") 2>&1 &
   pids+=($!)

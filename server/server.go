@@ -28,6 +28,7 @@ import (
 	"github.com/tandem-go/tandem/server/realtime"
 	"github.com/tandem-go/tandem/server/sessionio"
 	"github.com/tandem-go/tandem/server/store"
+	"github.com/tandem-go/tandem/server/transport"
 	"github.com/tandem-go/tandem/server/web"
 	"github.com/tandem-go/tandem/shared"
 	"github.com/tandem-go/tandem/webclient"
@@ -125,6 +126,9 @@ func (s *Server) build(keys [][]byte) error {
 	opts.SetPath(shared.SocketPath)
 	opts.SetMaxHttpBufferSize(r.MaxSocketPayload)
 	opts.SetPerMessageDeflate(uncompressed)
+	// tandem's polling transport: no response is written by a goroutine
+	// other than its request's (server/transport).
+	transport.Register(opts)
 	if isRedis(r.Store) {
 		// Several nodes: room emits and disconnects go through Redis.
 		c, err := newCluster(r.Store, s.log)
@@ -132,6 +136,9 @@ func (s *Server) build(keys [][]byte) error {
 			return configErr("SESSION_STORE", "%v", err)
 		}
 		s.cluster = c
+		// Once the adapter's subscription is back after a break, every
+		// socket of this node gets what it may have missed meanwhile.
+		c.onSubscribed = sessions.Resync
 		opts.SetAdapter(c.builder(r.RedisPrefix))
 	}
 	// The adapter is chosen when the server is made (ServeHandler does not
@@ -145,6 +152,7 @@ func (s *Server) build(keys [][]byte) error {
 	if s.metrics != nil {
 		s.metrics.WatchSockets(s.io)
 	}
+	sessions.OnResync(hub.State)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

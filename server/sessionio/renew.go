@@ -114,7 +114,7 @@ func (f *floors) rekey(oldKey, newKey string, version uint64) {
 	delete(f.m, oldKey)
 	k.mu.Lock()
 	for id := range k.m {
-		k.m[id] = version
+		k.m[id] = &socketFloors{base: version}
 	}
 	if to := f.m[newKey]; to != nil {
 		to.mu.Lock()

@@ -59,6 +59,14 @@ func (s *Session) Version() uint64 {
 	return s.version
 }
 
+// snapshot returns the handle's key, a copy of its values and their
+// version, as one state.
+func (s *Session) snapshot() (string, Values, uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.key, cloneValues(s.values), s.version
+}
+
 // Reload reads the session from the store. It returns ErrSessionGone when
 // the session is gone or its data cannot be read.
 func (s *Session) Reload(ctx context.Context) error {

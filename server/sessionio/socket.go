@@ -91,12 +91,16 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 			m.cfg.ErrorHandler(w, r, http.StatusForbidden, ErrForbiddenOrigin)
 			return
 		}
-		if err := rules.check(r); err != nil {
+		q, err := readEngineQuery(r)
+		if err == nil {
+			err = rules.check(r, q)
+		}
+		if err != nil {
 			m.log.Debug("sessionio: socket refused", "err", err)
 			m.cfg.ErrorHandler(w, r, http.StatusBadRequest, err)
 			return
 		}
-		if r.Method == http.MethodGet && r.URL.Query().Get("sid") == "" {
+		if q.isHandshake(r) {
 			if client := m.cfg.ClientIP(r); m.caps.clientFull(client) {
 				// Neither load nor create a session for a socket that
 				// will be refused; the namespace middleware refuses it
@@ -123,8 +127,8 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 			}
 			r = r.WithContext(context.WithValue(r.Context(), handshakeKey{}, hs))
 		}
-		if q := r.URL.Query(); q.Get("sid") != "" && q.Get("transport") == "polling" {
-			m.servePolling(engine, w, r, q.Get("sid"), maxBody)
+		if q.sid != "" && q.transport == "polling" {
+			m.servePolling(engine, w, r, q.sid, maxBody)
 			return
 		}
 		engine.ServeHTTP(w, r)
@@ -327,9 +331,12 @@ func (m *Manager) checkLoop() {
 }
 
 // checkAll loads each live session once, whatever its number of sockets,
-// and closes the connections of those that are gone. It does not extend
-// any session's life: an idle tab must not keep its session alive.
+// and closes the connections of those that are gone; on a clustered node it
+// also sends the sockets the state they lack (see Resync). It does not
+// extend any session's life: an idle tab must not keep its session alive.
 func (m *Manager) checkAll() {
+	io := m.io.Load()
+	clustered := io != nil && m.clustered.Load()
 	m.mu.Lock()
 	handles := make([]*Session, 0, len(m.live))
 	for _, h := range m.live {
@@ -358,6 +365,8 @@ func (m *Manager) checkAll() {
 			}
 		case err != nil:
 			m.log.Warn("sessionio: session check failed", "session", logKey(key), "err", err)
+		case clustered:
+			m.resync(io, h)
 		}
 	}
 }

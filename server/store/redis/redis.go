@@ -11,7 +11,8 @@
 //
 // Update is optimistic: it reads the record, runs fn in Go, and commits
 // with a script that checks the version and generation did not change in
-// between; on a conflict it runs fn again on the newer record. Updates of
+// between; on a conflict it runs fn again on the newer record, at most
+// MaxConflicts times (then ErrConflict). Updates of
 // one key from one Store wait for each other before they read, so
 // conflicts (and retries) happen only between nodes.
 package redis
@@ -38,6 +39,14 @@ const DefaultPrefix = "tandem:session:"
 
 // ErrClosed is returned by every method after Close.
 var ErrClosed = errors.New("redis store: closed")
+
+// ErrConflict is returned by an Update that met MaxConflicts conflicting
+// updates from other nodes in a row: the store is answering, but the
+// record keeps changing (or is damaged in a way the scripts do not see).
+var ErrConflict = errors.New("redis store: too many conflicting updates")
+
+// MaxConflicts bounds the tries of one Update.
+const MaxConflicts = 64
 
 // Options configures a Store.
 type Options struct {
@@ -121,16 +130,26 @@ func ParseURL(url string) (*goredis.Options, error) {
 func (s *Store) Client() goredis.UniversalClient { return s.rdb }
 
 // Scripts. KEYS[1] is the record's key. A record is valid when the key is a
-// hash whose v is an integer and which has d and g; liveness is Redis's own
-// expiry. "pttl" answers are PTTL in milliseconds.
+// hash whose v is a canonical version (validVersion) and which has d and g;
+// liveness is Redis's own expiry. "pttl" answers are PTTL in milliseconds.
+//
+// A version is compared as a string in Lua and parsed as a number in Go,
+// so both must agree on its one spelling: decimal digits without a leading
+// zero, at most 18 of them (HINCRBY stays within int64). Anything else
+// ("01", "1.0", " 1") is a damaged record, absent to every method; before,
+// "01" passed as a number and failed every string compare, so each update
+// of the session retried forever.
+const validVersion = `local function valid(v) return v and #v <= 18 and string.match(v, '^[1-9][0-9]*$') ~= nil end
+`
+
 var (
 	// ARGV: data, ttl ms, generation. Returns 1 if created, 0 if a valid
 	// record exists.
-	createScript = goredis.NewScript(`
+	createScript = goredis.NewScript(validVersion + `
 local t = redis.call('TYPE', KEYS[1]).ok
 if t == 'hash' then
   local f = redis.call('HMGET', KEYS[1], 'v', 'd', 'g')
-  if tonumber(f[1]) and f[2] and f[3] then return 0 end
+  if valid(f[1]) and f[2] and f[3] then return 0 end
 end
 if t ~= 'none' then redis.call('DEL', KEYS[1]) end
 redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1], 'g', ARGV[3])
@@ -138,19 +157,19 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`)
 
 	// Returns {v, d, g, pttl} or false.
-	loadScript = goredis.NewScript(`
+	loadScript = goredis.NewScript(validVersion + `
 if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return false end
 local f = redis.call('HMGET', KEYS[1], 'v', 'd', 'g')
-if not tonumber(f[1]) or not f[2] or not f[3] then return false end
+if not valid(f[1]) or not f[2] or not f[3] then return false end
 return {f[1], f[2], f[3], redis.call('PTTL', KEYS[1])}`)
 
 	// ARGV: expected version, expected generation, new data, ttl ms.
 	// Returns {v, pttl} when committed, 0 on a conflict, false when the
 	// record is gone.
-	commitScript = goredis.NewScript(`
+	commitScript = goredis.NewScript(validVersion + `
 if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return false end
 local f = redis.call('HMGET', KEYS[1], 'v', 'd', 'g')
-if not tonumber(f[1]) or not f[2] or not f[3] then return false end
+if not valid(f[1]) or not f[2] or not f[3] then return false end
 if f[1] ~= ARGV[1] or f[3] ~= ARGV[2] then return 0 end
 local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
 redis.call('HSET', KEYS[1], 'd', ARGV[3])
@@ -158,10 +177,10 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {v, redis.call('PTTL', KEYS[1])}`)
 
 	// ARGV: ttl ms. Returns 1 when touched, 0 when the record is gone.
-	touchScript = goredis.NewScript(`
+	touchScript = goredis.NewScript(validVersion + `
 if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
 local f = redis.call('HMGET', KEYS[1], 'v', 'd', 'g')
-if not tonumber(f[1]) or not f[2] or not f[3] then return 0 end
+if not valid(f[1]) or not f[2] or not f[3] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`)
 )
@@ -219,7 +238,7 @@ func (s *Store) load(ctx context.Context, key string) (record, error) {
 	g, _ := res[2].(string)
 	pttl, _ := res[3].(int64)
 	version, err := strconv.ParseUint(v, 10, 64)
-	if err != nil || pttl <= 0 {
+	if err != nil || strconv.FormatUint(version, 10) != v || pttl <= 0 {
 		// No expiry (-1) is not a record this store wrote.
 		return record{}, store.ErrNotFound
 	}
@@ -249,6 +268,9 @@ func (s *Store) Update(ctx context.Context, key string, ttl time.Duration, fn st
 	}
 	defer unlock()
 	for attempt := 0; ; attempt++ {
+		if attempt == MaxConflicts {
+			return store.Record{}, fmt.Errorf("%w (%d tries)", ErrConflict, attempt)
+		}
 		if s.closed.Load() {
 			return store.Record{}, ErrClosed
 		}
