@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -33,6 +34,11 @@ type Config struct {
 	// SPAAddr, when set, also serves the page on this address, configured
 	// to call PublicURL cross-origin (SPA_PORT gives ":SPA_PORT").
 	SPAAddr string
+	// ListenHost is the host that Addr and SPAAddr listen on when they name
+	// none (LISTEN_HOST): an IP address, or localhost. Default: every
+	// interface. "127.0.0.1" (or "::1") keeps the server off the network,
+	// as go tool task dev and cluster do.
+	ListenHost string
 	// Listener and SPAListener, when set, are served instead of listening
 	// on Addr and SPAAddr (which default to their addresses): a test
 	// listens on 127.0.0.1:0, knows the address before the server starts,
@@ -171,14 +177,23 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.Addr == "" {
 		r.Addr = ":3000"
 	}
-	_, port, err := net.SplitHostPort(r.Addr)
+	if h := r.ListenHost; h != "" && h != "localhost" && net.ParseIP(h) == nil {
+		return nil, configErr("LISTEN_HOST", "%q is not an IP address or localhost; use 127.0.0.1 for loopback only", h)
+	}
+	host, port, err := net.SplitHostPort(r.Addr)
 	if err != nil {
 		return nil, configErr("PORT", "%q is not host:port: %v", r.Addr, err)
 	}
+	if host == "" && r.ListenHost != "" && r.Listener == nil {
+		r.Addr = net.JoinHostPort(r.ListenHost, port)
+	}
 	if r.SPAAddr != "" {
-		_, spaPort, err := net.SplitHostPort(r.SPAAddr)
+		spaHost, spaPort, err := net.SplitHostPort(r.SPAAddr)
 		if err != nil {
 			return nil, configErr("SPA_PORT", "%q is not host:port: %v", r.SPAAddr, err)
+		}
+		if spaHost == "" && r.ListenHost != "" && r.SPAListener == nil {
+			r.SPAAddr = net.JoinHostPort(r.ListenHost, spaPort)
 		}
 		if r.CORSOrigins == nil && spaPort != "0" {
 			r.CORSOrigins = []string{"http://localhost:" + spaPort}
@@ -239,13 +254,13 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.SessionCreateBurst < 0 {
 		return nil, configErr("SESSION_CREATE_BURST", "%d must be positive", r.SessionCreateBurst)
 	}
-	if r.SessionCreateRate < 0 {
+	if r.SessionCreateRate < 0 || !finite(r.SessionCreateRate) {
 		return nil, configErr("SESSION_CREATE_RATE", "%v must be positive", r.SessionCreateRate)
 	}
 	if r.SocketEventBurst < 0 {
 		return nil, configErr("SOCKET_EVENT_BURST", "%d must be positive", r.SocketEventBurst)
 	}
-	if r.SocketEventRate < 0 {
+	if r.SocketEventRate < 0 || !finite(r.SocketEventRate) {
 		return nil, configErr("SOCKET_EVENT_RATE", "%v must be positive", r.SocketEventRate)
 	}
 	if r.SocketsPerSession < 0 && r.SocketsPerSession != sessionio.Off {
@@ -254,7 +269,7 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.SocketsPerClient < 0 && r.SocketsPerClient != sessionio.Off {
 		return nil, configErr("SOCKETS_PER_CLIENT", "%d must be positive, or off", r.SocketsPerClient)
 	}
-	if r.SessionCreateGlobalRate < 0 && r.SessionCreateGlobalRate != sessionio.Off {
+	if r.SessionCreateGlobalRate < 0 && r.SessionCreateGlobalRate != sessionio.Off || !finite(r.SessionCreateGlobalRate) {
 		return nil, configErr("SESSION_CREATE_GLOBAL_RATE", "%v must be positive, or off", r.SessionCreateGlobalRate)
 	}
 	if strings.HasPrefix(r.public, "https://") {
@@ -460,3 +475,7 @@ func (r *resolved) sessionCreateGlobalBurst() int {
 // Secure); the library's own default (sessionio.DefaultCookieName) is a
 // neutral one.
 const CookieName = "tandem.sid"
+
+// finite reports whether f is neither NaN nor infinite: NaN passes every
+// "< 0" check and Inf every bound, and either would turn a limit off.
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

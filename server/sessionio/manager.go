@@ -385,6 +385,8 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("sessionio: CreateRate and CreateGlobalRate must be positive, or Off")
 	case cfg.SocketsPerSession < 0 && cfg.SocketsPerSession != Off, cfg.SocketsPerClient < 0 && cfg.SocketsPerClient != Off:
 		return nil, errors.New("sessionio: SocketsPerSession and SocketsPerClient must be positive, or Off")
+	case isNaNOrInf(cfg.CreateRate) || isNaNOrInf(cfg.CreateGlobalRate) || isNaNOrInf(cfg.EventRate):
+		return nil, errors.New("sessionio: CreateRate, CreateGlobalRate and EventRate must be finite numbers")
 	case cfg.CreateBurst < 0 || cfg.CreateGlobalBurst < 0:
 		return nil, errors.New("sessionio: CreateBurst and CreateGlobalBurst must not be negative")
 	}

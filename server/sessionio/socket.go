@@ -110,12 +110,16 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 			m.cfg.ErrorHandler(w, r, http.StatusForbidden, ErrForbiddenOrigin)
 			return
 		}
-		if err := rules.check(r); err != nil {
+		q, err := readEngineQuery(r)
+		if err == nil {
+			err = rules.check(r, q)
+		}
+		if err != nil {
 			m.log.Debug("sessionio: socket refused", "err", err)
 			m.cfg.ErrorHandler(w, r, http.StatusBadRequest, err)
 			return
 		}
-		if r.Method == http.MethodGet && r.URL.Query().Get("sid") == "" {
+		if q.isHandshake(r) {
 			if client := m.cfg.ClientIP(r); m.caps.clientFull(client) {
 				// Neither load nor create a session for a socket that
 				// will be refused; the namespace middleware refuses it
@@ -147,8 +151,8 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 			}
 			r = r.WithContext(context.WithValue(r.Context(), handshakeKey{}, hs))
 		}
-		if q := r.URL.Query(); q.Get("sid") != "" && q.Get("transport") == "polling" {
-			m.servePolling(engine, w, r, q.Get("sid"), maxBody)
+		if q.sid != "" && q.transport == "polling" {
+			m.servePolling(engine, w, r, q.sid, maxBody)
 			return
 		}
 		engine.ServeHTTP(w, r)
