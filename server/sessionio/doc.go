@@ -78,6 +78,15 @@
 //     never delivered to a socket that already had a newer commit's (see
 //     cluster.go). When the other nodes cannot be reached, the error wraps
 //     ErrNodesUnreachable and this node's sockets were still served.
+//   - Config.Report, a Reporter, is told what happens: sessions created,
+//     sessions ended with their EndReason, refusals with their Cause,
+//     every store call with its duration and error, events received from
+//     sockets and delivered to them, relay failures. sessionio depends on
+//     no metrics library; the application turns the reports into metrics
+//     (tandem: Prometheus, in server/metrics) or traces. Causes that the
+//     application detects itself (CauseCSRF, CauseConnsPerClient, ...)
+//     go through the same Reporter (Manager.Reporter), so that the list
+//     of causes lives in one place (report.go).
 //
 // # Concurrency
 //
@@ -109,9 +118,11 @@
 // while they run: calls of one request run one at a time, and a committed
 // callback must not call them for the same request (it would wait for
 // itself). Config.OnCreate runs on the goroutine of the call that created
-// the session (an HTTP handler's, or the Engine.IO handshake's), OnGone and
-// OnEnd on whichever goroutine found the session gone or ended it (the
-// periodic check's included): none of them may block.
+// the session (an HTTP handler's, or the Engine.IO handshake's), OnGone on
+// whichever goroutine found the session gone (the periodic check's
+// included): neither may block. A Reporter's methods are called
+// synchronously, from any of those goroutines, on hot paths: they must be
+// safe for concurrent use and must not block.
 //
 // Emit, Disconnect and End may be called from any goroutine, HTTP handlers
 // included, and return ErrNotAttached before Attach. A Session handle is shared by all sockets of its session on a
