@@ -93,9 +93,13 @@ func (s *Server) build(keys [][]byte) error {
 		report = s.metrics
 	}
 	sessions, err := sessionio.New(sessionio.Config{
-		Store: s.store,
-		Keys:  keys,
-		TTL:   r.SessionTTL,
+		Store:  s.store,
+		Keys:   keys,
+		TTL:    r.SessionTTL,
+		MaxAge: r.SessionMaxAge,
+		// The app's event: the library names none of its own.
+		EndEvent:  shared.EventSessionEnded,
+		PublicURL: r.PublicURL,
 		Cookie: sessionio.Cookie{
 			Name:     r.cookieName,
 			Secure:   r.CookieSecure,

@@ -87,6 +87,9 @@ var settings = []setting{
 	{"SESSION_TTL", "idle lifetime of a session (default 24h)", func(c *options, v string) error {
 		return duration(v, &c.SessionTTL)
 	}},
+	{"SESSION_MAX_AGE", "absolute lifetime of a session, from sign-in or creation, never extended (default 168h)", func(c *options, v string) error {
+		return duration(v, &c.SessionMaxAge)
+	}},
 	{"SESSION_CHECK_INTERVAL", "how often each socket's session is checked (default 30s)", func(c *options, v string) error {
 		return duration(v, &c.SessionCheckInterval)
 	}},
