@@ -167,6 +167,14 @@ type Config struct {
 	// off.
 	SocketsPerSession int
 	SocketsPerClient  int
+
+	// EngineConnsPerClient caps the Engine.IO connections one client
+	// address (ClientIP) may have open on this node at once, counted from
+	// the handshake to the connection's close whether or not it ever joins
+	// a namespace. A handshake over it is refused with 429 and
+	// ErrTooManyClientConns, and creates no session. Default
+	// DefaultEngineConnsPerClient; Off turns the cap off.
+	EngineConnsPerClient int
 }
 
 // Cookie holds the attributes of the session cookie. It is always HttpOnly.
@@ -205,6 +213,7 @@ type Manager struct {
 	origins originPolicy
 	limiter *createLimiter
 	caps    *socketCaps
+	conns   *connCaps
 	log     *slog.Logger
 
 	// locks serialize changes of one session on this node, so the
@@ -290,6 +299,9 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.SocketsPerClient == 0 {
 		cfg.SocketsPerClient = DefaultSocketsPerClient
 	}
+	if cfg.EngineConnsPerClient == 0 {
+		cfg.EngineConnsPerClient = DefaultEngineConnsPerClient
+	}
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteIP
 	}
@@ -311,6 +323,8 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("sessionio: CreateRate and CreateGlobalRate must be positive, or Off")
 	case cfg.SocketsPerSession < 0 && cfg.SocketsPerSession != Off, cfg.SocketsPerClient < 0 && cfg.SocketsPerClient != Off:
 		return nil, errors.New("sessionio: SocketsPerSession and SocketsPerClient must be positive, or Off")
+	case cfg.EngineConnsPerClient < 0 && cfg.EngineConnsPerClient != Off:
+		return nil, errors.New("sessionio: EngineConnsPerClient must be positive, or Off")
 	case isNaNOrInf(cfg.CreateRate) || isNaNOrInf(cfg.CreateGlobalRate) || isNaNOrInf(cfg.EventRate):
 		return nil, errors.New("sessionio: CreateRate, CreateGlobalRate and EventRate must be finite numbers")
 	case cfg.CreateBurst < 0 || cfg.CreateGlobalBurst < 0:
@@ -325,6 +339,7 @@ func New(cfg Config) (*Manager, error) {
 		signer:  signer{keys: cfg.Keys},
 		origins: origins,
 		caps:    newSocketCaps(cfg.SocketsPerSession, cfg.SocketsPerClient),
+		conns:   newConnCaps(cfg.EngineConnsPerClient),
 		limiter: newCreateLimiter(cfg.CreateRate, cfg.CreateBurst, cfg.CreateGlobalRate, cfg.CreateGlobalBurst, maxLimiterClients),
 		log:     cfg.Logger,
 		locks:   map[string]*keyLock{},
