@@ -341,7 +341,9 @@ func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 }
 
 func (s *Server) serve(h *http.Server, ln net.Listener, name string) {
-	ln = web.LimitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.client.Peer)
+	ln = web.LimitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.client.Peer, func() {
+		s.sessions.Reporter().Refused(sessionio.CauseConnsPerClient)
+	})
 	if err := h.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.log.Error("listener stopped", "listener", name, "err", err)
 	}
