@@ -72,7 +72,8 @@ func (m *Manager) Destroy(w http.ResponseWriter, r *http.Request) (string, error
 			return "", fmt.Errorf("sessionio: delete: %w", err) // the cookie stays: the session is still there
 		}
 		st.id, st.loaded = "", false
-		m.endSession(key, EndLogout)
+		// Not reported here: End, which follows, reports the end with its
+		// reason (a Destroy and its End are one end, sockets or not).
 	}
 	m.writeCookie(w, m.cookie(r, ""))
 	return key, nil
