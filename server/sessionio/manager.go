@@ -108,7 +108,10 @@ type Config struct {
 
 	// CreateBurst and CreateRate bound the sessions one client address can
 	// make the server create: CreateBurst at once, then CreateRate per
-	// second. Defaults 200 and 2; CreateRate Off turns this bound off.
+	// second. The prefixes around the address are bounded too: an IPv6 /56
+	// at twice these, a /48 and an IPv4 /24 at four times, and none at more
+	// than half of CreateGlobalBurst and CreateGlobalRate. Defaults 200 and
+	// 2; CreateRate Off turns this bound off.
 	CreateBurst int
 	CreateRate  float64
 	// CreateGlobalBurst and CreateGlobalRate bound the sessions all clients
