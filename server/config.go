@@ -76,6 +76,9 @@ type Config struct {
 	SessionSecrets []string
 	// SessionTTL is a session's idle lifetime (SESSION_TTL). Default 24h.
 	SessionTTL time.Duration
+	// SessionMaxAge is a session's absolute lifetime, from sign-in or
+	// creation, never extended (SESSION_MAX_AGE). Default 168h.
+	SessionMaxAge time.Duration
 	// SessionCheckInterval is how often sockets' sessions are checked
 	// (SESSION_CHECK_INTERVAL). Default 30s.
 	SessionCheckInterval time.Duration
@@ -134,6 +137,20 @@ type Config struct {
 	// none: the client is the TCP peer.
 	TrustedProxies []string
 
+	// AdminAddr, when set, is the operator's listener, host:port
+	// (ADMIN_ADDR): Prometheus metrics at /metrics and Go's profiles at
+	// /debug/pprof/, never served on Addr or SPAAddr. Default off. Without
+	// AdminToken it must be a loopback address (127.0.0.1, ::1,
+	// localhost).
+	AdminAddr string
+	// AdminListener, when set, is served instead of listening on
+	// AdminAddr (as Listener is for Addr).
+	AdminListener net.Listener
+	// AdminToken, when set, lets AdminAddr be any address and makes every
+	// request to it need "Authorization: Bearer <AdminToken>" (ADMIN_TOKEN);
+	// anything else gets 401. At least 16 characters.
+	AdminToken string
+
 	// WebDir holds the built client: app.wasm, the socket.io client, css
 	// and icons (WEB_DIR). Default "public/web".
 	WebDir string
@@ -161,7 +178,7 @@ type resolved struct {
 	origins  []string // CORS_ORIGINS, normalized
 	public   string   // PUBLIC_URL's origin
 	client   *web.ClientAddr
-	// cookieName is the session cookie's name: __Host-tandem.sid when the
+	// cookieName is the session cookie's name (CookieName): __Host-tandem.sid when the
 	// cookie is always Secure. Browsers accept a __Host- cookie only if it
 	// is Secure, has Path=/ and no Domain, so a sibling subdomain (or a
 	// plain-http page of the same host) cannot set one that shadows ours:
@@ -244,6 +261,12 @@ func (cfg Config) resolve() (*resolved, error) {
 		return nil, configErr("SESSION_TTL", "%v is too short; use a duration of at least 1s, e.g. 24h", r.SessionTTL)
 	}
 	switch {
+	case r.SessionMaxAge == 0:
+		r.SessionMaxAge = sessionio.DefaultMaxAge
+	case r.SessionMaxAge < time.Second:
+		return nil, configErr("SESSION_MAX_AGE", "%v is too short; use a duration of at least 1s, e.g. 168h", r.SessionMaxAge)
+	}
+	switch {
 	case r.SessionCheckInterval == 0:
 		r.SessionCheckInterval = sessionio.DefaultCheckInterval
 	case r.SessionCheckInterval < 100*time.Millisecond:
@@ -276,9 +299,9 @@ func (cfg Config) resolve() (*resolved, error) {
 	if strings.HasPrefix(r.public, "https://") {
 		r.CookieSecure = true
 	}
-	r.cookieName = sessionio.DefaultCookieName
+	r.cookieName = CookieName
 	if r.CookieSecure {
-		r.cookieName = "__Host-" + sessionio.DefaultCookieName
+		r.cookieName = "__Host-" + CookieName
 	}
 	switch strings.ToLower(r.CookieSameSite) {
 	case "", "lax":
@@ -318,6 +341,9 @@ func (cfg Config) resolve() (*resolved, error) {
 	r.client = web.NewClientAddr(trusted)
 	if r.WebDir == "" {
 		r.WebDir = filepath.Join("public", "web")
+	}
+	if err := r.checkAdmin(); err != nil {
+		return nil, err
 	}
 	if r.Logger == nil {
 		r.Logger = slog.Default()
@@ -472,6 +498,48 @@ func (r *resolved) sessionCreateGlobalBurst() int {
 	return max(sessionio.DefaultCreateGlobalBurst, int(10*r.SessionCreateGlobalRate))
 }
 
+// CookieName is the app's session cookie ("__Host-" + CookieName when
+// Secure); the library's own default (sessionio.DefaultCookieName) is a
+// neutral one.
+const CookieName = "tandem.sid"
+
 // finite reports whether f is neither NaN nor infinite: NaN passes every
 // "< 0" check and Inf every bound, and either would turn a limit off.
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// minAdminToken is the shortest ADMIN_TOKEN accepted.
+const minAdminToken = 16
+
+// checkAdmin refuses an operator's listener that anyone could reach: a
+// non-loopback ADMIN_ADDR (an empty host is every interface) needs
+// ADMIN_TOKEN.
+func (r *resolved) checkAdmin() error {
+	if r.AdminAddr == "" && r.AdminListener != nil {
+		r.AdminAddr = r.AdminListener.Addr().String()
+	}
+	if r.AdminToken != "" && len(r.AdminToken) < minAdminToken {
+		return configErr("ADMIN_TOKEN", "is %d characters; use at least %d random characters (e.g. openssl rand -hex 32)", len(r.AdminToken), minAdminToken)
+	}
+	if r.AdminAddr == "" {
+		if r.AdminToken != "" {
+			return configErr("ADMIN_TOKEN", "is set but ADMIN_ADDR is not; set ADMIN_ADDR (e.g. 127.0.0.1:9464) or unset ADMIN_TOKEN")
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(r.AdminAddr)
+	if err != nil {
+		return configErr("ADMIN_ADDR", "%q is not host:port, e.g. 127.0.0.1:9464: %v", r.AdminAddr, err)
+	}
+	if r.AdminToken == "" && !isLoopback(host) {
+		return configErr("ADMIN_ADDR", "%q is not a loopback address; use 127.0.0.1:PORT, or set ADMIN_TOKEN to serve it elsewhere behind a bearer token", r.AdminAddr)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -268,6 +268,7 @@ func serve(args []string) int {
 		MaxConnsPerClient:       1_000_000,
 		SocketsPerClient:        sessionio.Off,
 		EngineConnsPerClient:    sessionio.Off,
+		AdminAddr:               "127.0.0.1:0",                 // metrics on, as in production
 		WebDir:                  filepath.Join(dir, "no-page"), // the API only
 		Logger:                  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})

@@ -87,6 +87,9 @@ var settings = []setting{
 	{"SESSION_TTL", "idle lifetime of a session (default 24h)", func(c *options, v string) error {
 		return duration(v, &c.SessionTTL)
 	}},
+	{"SESSION_MAX_AGE", "absolute lifetime of a session, from sign-in or creation, never extended (default 168h)", func(c *options, v string) error {
+		return duration(v, &c.SessionMaxAge)
+	}},
 	{"SESSION_CHECK_INTERVAL", "how often each socket's session is checked (default 30s)", func(c *options, v string) error {
 		return duration(v, &c.SessionCheckInterval)
 	}},
@@ -176,6 +179,14 @@ var settings = []setting{
 	}},
 	{"TRUSTED_PROXIES", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client (default none: the TCP peer)", func(c *options, v string) error {
 		c.TrustedProxies = list(v)
+		return nil
+	}},
+	{"ADMIN_ADDR", "the operator's listener, host:port, for /metrics and /debug/pprof/ (default off; loopback only unless ADMIN_TOKEN is set)", func(c *options, v string) error {
+		c.AdminAddr = v
+		return nil
+	}},
+	{"ADMIN_TOKEN", "bearer token every request to ADMIN_ADDR must carry; lets ADMIN_ADDR be any address (at least 16 characters); prefer the variable: a flag shows in the process list", func(c *options, v string) error {
+		c.AdminToken = v
 		return nil
 	}},
 	{"WEB_DIR", "directory of the built client (default public/web)", func(c *options, v string) error {
