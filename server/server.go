@@ -113,12 +113,12 @@ func (s *Server) build(keys [][]byte) error {
 		EventRate:            r.SocketEventRate,
 		SocketsPerSession:    r.SocketsPerSession,
 		SocketsPerClient:     r.SocketsPerClient,
+		EngineConnsPerClient: r.EngineConnsPerClient,
 		CreateGlobalBurst:    r.sessionCreateGlobalBurst(),
 		CreateGlobalRate:     r.SessionCreateGlobalRate,
 		ClientIP:             r.client.Of,
 		Logger:               s.log,
 		ErrorHandler:         web.SocketRefusal,
-		EngineConnsPerClient: r.EngineConnsPerClient,
 		Report:               report,
 	})
 	if err != nil {
@@ -131,10 +131,10 @@ func (s *Server) build(keys [][]byte) error {
 	opts.SetPath(shared.SocketPath)
 	opts.SetMaxHttpBufferSize(r.MaxSocketPayload)
 	opts.SetPerMessageDeflate(uncompressed)
-	opts.SetConnectTimeout(connectTimeout)
 	// tandem's polling transport: no response is written by a goroutine
 	// other than its request's (server/transport).
 	transport.Register(opts)
+	opts.SetConnectTimeout(connectTimeout)
 	if isRedis(r.Store) {
 		// Several nodes: room emits and disconnects go through Redis.
 		c, err := newCluster(r.Store, s.log)
@@ -341,7 +341,9 @@ func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 }
 
 func (s *Server) serve(h *http.Server, ln net.Listener, name string) {
-	ln = web.LimitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.client.Peer)
+	ln = web.LimitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.client.Peer, func() {
+		s.sessions.Reporter().Refused(sessionio.CauseConnsPerClient)
+	})
 	if err := h.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.log.Error("listener stopped", "listener", name, "err", err)
 	}

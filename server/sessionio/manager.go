@@ -218,6 +218,11 @@ type Config struct {
 	SocketsPerSession int
 	SocketsPerClient  int
 
+	// Report, if set, is told what the manager does: sessions created and
+	// ended, refusals, store calls and their durations, events received
+	// and delivered (see Reporter). Default: nothing is reported.
+	Report Reporter
+
 	// EngineConnsPerClient caps the Engine.IO connections one client
 	// address (ClientIP) may have open on this node at once, counted from
 	// the handshake to the connection's close whether or not it ever joins
@@ -225,11 +230,6 @@ type Config struct {
 	// ErrTooManyClientConns, and creates no session. Default
 	// DefaultEngineConnsPerClient; Off turns the cap off.
 	EngineConnsPerClient int
-
-	// Report, if set, is told what the manager does: sessions created and
-	// ended, refusals, store calls and their durations, events received
-	// and delivered (see Reporter). Default: nothing is reported.
-	Report Reporter
 }
 
 // Cookie holds the attributes of the session cookie. It is always HttpOnly.

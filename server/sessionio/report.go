@@ -110,11 +110,9 @@ const (
 	// CausePayload: a message or body over its size bound.
 	CausePayload Cause = "payload"
 	// CauseConnsPerClient: a connection over the bound of its client
-	// address (reported by the application's listener).
+	// address: a TCP connection (reported by the application's listener)
+	// or an Engine.IO handshake over Config.EngineConnsPerClient.
 	CauseConnsPerClient Cause = "conns_per_client"
-	// CauseEngineConnsPerClient: an Engine.IO handshake over
-	// Config.EngineConnsPerClient.
-	CauseEngineConnsPerClient Cause = "engine_conns_per_client"
 	// CauseBodyTimeout: a request body that did not arrive in time
 	// (reported by the application).
 	CauseBodyTimeout Cause = "body_timeout"
@@ -123,7 +121,7 @@ const (
 // Causes lists every Cause.
 var Causes = []Cause{
 	CauseOrigin, CauseCSRF, CauseSessionRate, CauseSocketsPerSession, CauseSocketsPerClient,
-	CauseEventRate, CausePayload, CauseConnsPerClient, CauseEngineConnsPerClient, CauseBodyTimeout,
+	CauseEventRate, CausePayload, CauseConnsPerClient, CauseBodyTimeout,
 }
 
 // The ops of Reporter.StoreDone: the store.Store method called.

@@ -128,7 +128,7 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 			slot, ok := m.conns.take(client)
 			if !ok {
 				m.log.Info("sessionio: handshake refused: too many connections for the client address", "client", client)
-				m.report.Refused(CauseEngineConnsPerClient)
+				m.report.Refused(CauseConnsPerClient)
 				w.Header().Set("Retry-After", strconv.Itoa(connRetryAfter))
 				m.cfg.ErrorHandler(w, r, http.StatusTooManyRequests, ErrTooManyClientConns)
 				return
