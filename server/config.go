@@ -34,6 +34,11 @@ type Config struct {
 	// SPAAddr, when set, also serves the page on this address, configured
 	// to call PublicURL cross-origin (SPA_PORT gives ":SPA_PORT").
 	SPAAddr string
+	// ListenHost is the host that Addr and SPAAddr listen on when they name
+	// none (LISTEN_HOST): an IP address, or localhost. Default: every
+	// interface. "127.0.0.1" (or "::1") keeps the server off the network,
+	// as go tool task dev and cluster do.
+	ListenHost string
 	// Listener and SPAListener, when set, are served instead of listening
 	// on Addr and SPAAddr (which default to their addresses): a test
 	// listens on 127.0.0.1:0, knows the address before the server starts,
@@ -71,6 +76,9 @@ type Config struct {
 	SessionSecrets []string
 	// SessionTTL is a session's idle lifetime (SESSION_TTL). Default 24h.
 	SessionTTL time.Duration
+	// SessionMaxAge is a session's absolute lifetime, from sign-in or
+	// creation, never extended (SESSION_MAX_AGE). Default 168h.
+	SessionMaxAge time.Duration
 	// SessionCheckInterval is how often sockets' sessions are checked
 	// (SESSION_CHECK_INTERVAL). Default 30s.
 	SessionCheckInterval time.Duration
@@ -92,6 +100,13 @@ type Config struct {
 	// off.
 	SocketsPerSession int
 	SocketsPerClient  int
+	// EngineConnsPerClient caps the Engine.IO connections one client
+	// address may have open on this server at once, from the handshake to
+	// the close, whether or not they join a namespace
+	// (ENGINE_CONNS_PER_CLIENT); a handshake over it gets 429. Default
+	// sessionio.DefaultEngineConnsPerClient (128); sessionio.Off turns it
+	// off.
+	EngineConnsPerClient int
 	// SessionCreateGlobalRate bounds the sessions all clients together can
 	// create per second (SESSION_CREATE_GLOBAL_RATE), with a burst of ten
 	// seconds' worth (at least 1000). Default 100; sessionio.Off (-1) turns
@@ -122,6 +137,20 @@ type Config struct {
 	// none: the client is the TCP peer.
 	TrustedProxies []string
 
+	// AdminAddr, when set, is the operator's listener, host:port
+	// (ADMIN_ADDR): Prometheus metrics at /metrics and Go's profiles at
+	// /debug/pprof/, never served on Addr or SPAAddr. Default off. Without
+	// AdminToken it must be a loopback address (127.0.0.1, ::1,
+	// localhost).
+	AdminAddr string
+	// AdminListener, when set, is served instead of listening on
+	// AdminAddr (as Listener is for Addr).
+	AdminListener net.Listener
+	// AdminToken, when set, lets AdminAddr be any address and makes every
+	// request to it need "Authorization: Bearer <AdminToken>" (ADMIN_TOKEN);
+	// anything else gets 401. At least 16 characters.
+	AdminToken string
+
 	// WebDir holds the built client: app.wasm, the socket.io client, css
 	// and icons (WEB_DIR). Default "public/web".
 	WebDir string
@@ -149,7 +178,7 @@ type resolved struct {
 	origins  []string // CORS_ORIGINS, normalized
 	public   string   // PUBLIC_URL's origin
 	client   *web.ClientAddr
-	// cookieName is the session cookie's name: __Host-tandem.sid when the
+	// cookieName is the session cookie's name (CookieName): __Host-tandem.sid when the
 	// cookie is always Secure. Browsers accept a __Host- cookie only if it
 	// is Secure, has Path=/ and no Domain, so a sibling subdomain (or a
 	// plain-http page of the same host) cannot set one that shadows ours:
@@ -169,14 +198,23 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.Addr == "" {
 		r.Addr = ":3000"
 	}
-	_, port, err := net.SplitHostPort(r.Addr)
+	if h := r.ListenHost; h != "" && h != "localhost" && net.ParseIP(h) == nil {
+		return nil, configErr("LISTEN_HOST", "%q is not an IP address or localhost; use 127.0.0.1 for loopback only", h)
+	}
+	host, port, err := net.SplitHostPort(r.Addr)
 	if err != nil {
 		return nil, configErr("PORT", "%q is not host:port: %v", r.Addr, err)
 	}
+	if host == "" && r.ListenHost != "" && r.Listener == nil {
+		r.Addr = net.JoinHostPort(r.ListenHost, port)
+	}
 	if r.SPAAddr != "" {
-		_, spaPort, err := net.SplitHostPort(r.SPAAddr)
+		spaHost, spaPort, err := net.SplitHostPort(r.SPAAddr)
 		if err != nil {
 			return nil, configErr("SPA_PORT", "%q is not host:port: %v", r.SPAAddr, err)
+		}
+		if spaHost == "" && r.ListenHost != "" && r.SPAListener == nil {
+			r.SPAAddr = net.JoinHostPort(r.ListenHost, spaPort)
 		}
 		if r.CORSOrigins == nil && spaPort != "0" {
 			r.CORSOrigins = []string{"http://localhost:" + spaPort}
@@ -223,6 +261,12 @@ func (cfg Config) resolve() (*resolved, error) {
 		return nil, configErr("SESSION_TTL", "%v is too short; use a duration of at least 1s, e.g. 24h", r.SessionTTL)
 	}
 	switch {
+	case r.SessionMaxAge == 0:
+		r.SessionMaxAge = sessionio.DefaultMaxAge
+	case r.SessionMaxAge < time.Second:
+		return nil, configErr("SESSION_MAX_AGE", "%v is too short; use a duration of at least 1s, e.g. 168h", r.SessionMaxAge)
+	}
+	switch {
 	case r.SessionCheckInterval == 0:
 		r.SessionCheckInterval = sessionio.DefaultCheckInterval
 	case r.SessionCheckInterval < 100*time.Millisecond:
@@ -246,15 +290,18 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.SocketsPerClient < 0 && r.SocketsPerClient != sessionio.Off {
 		return nil, configErr("SOCKETS_PER_CLIENT", "%d must be positive, or off", r.SocketsPerClient)
 	}
+	if r.EngineConnsPerClient < 0 && r.EngineConnsPerClient != sessionio.Off {
+		return nil, configErr("ENGINE_CONNS_PER_CLIENT", "%d must be positive, or off", r.EngineConnsPerClient)
+	}
 	if r.SessionCreateGlobalRate < 0 && r.SessionCreateGlobalRate != sessionio.Off || !finite(r.SessionCreateGlobalRate) {
 		return nil, configErr("SESSION_CREATE_GLOBAL_RATE", "%v must be positive, or off", r.SessionCreateGlobalRate)
 	}
 	if strings.HasPrefix(r.public, "https://") {
 		r.CookieSecure = true
 	}
-	r.cookieName = sessionio.DefaultCookieName
+	r.cookieName = CookieName
 	if r.CookieSecure {
-		r.cookieName = "__Host-" + sessionio.DefaultCookieName
+		r.cookieName = "__Host-" + CookieName
 	}
 	switch strings.ToLower(r.CookieSameSite) {
 	case "", "lax":
@@ -294,6 +341,9 @@ func (cfg Config) resolve() (*resolved, error) {
 	r.client = web.NewClientAddr(trusted)
 	if r.WebDir == "" {
 		r.WebDir = filepath.Join("public", "web")
+	}
+	if err := r.checkAdmin(); err != nil {
+		return nil, err
 	}
 	if r.Logger == nil {
 		r.Logger = slog.Default()
@@ -448,6 +498,48 @@ func (r *resolved) sessionCreateGlobalBurst() int {
 	return max(sessionio.DefaultCreateGlobalBurst, int(10*r.SessionCreateGlobalRate))
 }
 
+// CookieName is the app's session cookie ("__Host-" + CookieName when
+// Secure); the library's own default (sessionio.DefaultCookieName) is a
+// neutral one.
+const CookieName = "tandem.sid"
+
 // finite reports whether f is neither NaN nor infinite: NaN passes every
 // "< 0" check and Inf every bound, and either would turn a limit off.
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// minAdminToken is the shortest ADMIN_TOKEN accepted.
+const minAdminToken = 16
+
+// checkAdmin refuses an operator's listener that anyone could reach: a
+// non-loopback ADMIN_ADDR (an empty host is every interface) needs
+// ADMIN_TOKEN.
+func (r *resolved) checkAdmin() error {
+	if r.AdminAddr == "" && r.AdminListener != nil {
+		r.AdminAddr = r.AdminListener.Addr().String()
+	}
+	if r.AdminToken != "" && len(r.AdminToken) < minAdminToken {
+		return configErr("ADMIN_TOKEN", "is %d characters; use at least %d random characters (e.g. openssl rand -hex 32)", len(r.AdminToken), minAdminToken)
+	}
+	if r.AdminAddr == "" {
+		if r.AdminToken != "" {
+			return configErr("ADMIN_TOKEN", "is set but ADMIN_ADDR is not; set ADMIN_ADDR (e.g. 127.0.0.1:9464) or unset ADMIN_TOKEN")
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(r.AdminAddr)
+	if err != nil {
+		return configErr("ADMIN_ADDR", "%q is not host:port, e.g. 127.0.0.1:9464: %v", r.AdminAddr, err)
+	}
+	if r.AdminToken == "" && !isLoopback(host) {
+		return configErr("ADMIN_ADDR", "%q is not a loopback address; use 127.0.0.1:PORT, or set ADMIN_TOKEN to serve it elsewhere behind a bearer token", r.AdminAddr)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
 	"github.com/tandem-go/tandem/server/counter"
+	"github.com/tandem-go/tandem/server/metrics"
 	"github.com/tandem-go/tandem/server/realtime"
 	"github.com/tandem-go/tandem/server/sessionio"
 	"github.com/tandem-go/tandem/server/store"
@@ -44,9 +45,10 @@ type Server struct {
 	io       *socket.Server
 	cluster  *cluster // nil unless SESSION_STORE is Redis
 	echo     *echo.Echo
+	metrics  *metrics.Metrics // nil unless ADMIN_ADDR is set
 
-	api, spa     *http.Server
-	apiLn, spaLn net.Listener
+	api, spa, admin       *http.Server
+	apiLn, spaLn, adminLn net.Listener
 
 	closeOnce sync.Once
 	closeErr  error
@@ -81,28 +83,41 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) build(keys [][]byte) error {
 	r := s.cfg
 	origins := r.allowedOrigins()
+	// Metrics only when someone can read them: without ADMIN_ADDR nothing
+	// is counted at all.
+	var report sessionio.Reporter
+	if r.AdminAddr != "" {
+		s.metrics = newMetrics(backendKind(r))
+		report = s.metrics
+	}
 	sessions, err := sessionio.New(sessionio.Config{
-		Store: s.store,
-		Keys:  keys,
-		TTL:   r.SessionTTL,
+		Store:  s.store,
+		Keys:   keys,
+		TTL:    r.SessionTTL,
+		MaxAge: r.SessionMaxAge,
+		// The app's event: the library names none of its own.
+		EndEvent:  shared.EventSessionEnded,
+		PublicURL: r.PublicURL,
 		Cookie: sessionio.Cookie{
 			Name:     r.cookieName,
 			Secure:   r.CookieSecure,
 			SameSite: r.sameSite,
 		},
-		AllowedOrigins:    origins,
-		CheckInterval:     r.SessionCheckInterval,
-		CreateBurst:       r.SessionCreateBurst,
-		CreateRate:        r.SessionCreateRate,
-		EventBurst:        r.SocketEventBurst,
-		EventRate:         r.SocketEventRate,
-		SocketsPerSession: r.SocketsPerSession,
-		SocketsPerClient:  r.SocketsPerClient,
-		CreateGlobalBurst: r.sessionCreateGlobalBurst(),
-		CreateGlobalRate:  r.SessionCreateGlobalRate,
-		ClientIP:          r.client.Of,
-		Logger:            s.log,
-		ErrorHandler:      web.SocketRefusal,
+		AllowedOrigins:       origins,
+		CheckInterval:        r.SessionCheckInterval,
+		CreateBurst:          r.SessionCreateBurst,
+		CreateRate:           r.SessionCreateRate,
+		EventBurst:           r.SocketEventBurst,
+		EventRate:            r.SocketEventRate,
+		SocketsPerSession:    r.SocketsPerSession,
+		SocketsPerClient:     r.SocketsPerClient,
+		EngineConnsPerClient: r.EngineConnsPerClient,
+		CreateGlobalBurst:    r.sessionCreateGlobalBurst(),
+		CreateGlobalRate:     r.SessionCreateGlobalRate,
+		ClientIP:             r.client.Of,
+		Logger:               s.log,
+		ErrorHandler:         web.SocketRefusal,
+		Report:               report,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -119,6 +134,7 @@ func (s *Server) build(keys [][]byte) error {
 	// upgrader never accepts the extension), and read under the payload
 	// limit.
 	transport.Register(opts, transport.WebSocketBuilder{MaxPayload: r.MaxSocketPayload})
+	opts.SetConnectTimeout(connectTimeout)
 	if isRedis(r.Store) {
 		// Several nodes: room emits and disconnects go through Redis.
 		c, err := newCluster(r.Store, s.log)
@@ -126,6 +142,9 @@ func (s *Server) build(keys [][]byte) error {
 			return configErr("SESSION_STORE", "%v", err)
 		}
 		s.cluster = c
+		// Once the adapter's subscription is back after a break, every
+		// socket of this node gets what it may have missed meanwhile.
+		c.onSubscribed = sessions.Resync
 		opts.SetAdapter(c.builder(r.RedisPrefix))
 	}
 	// The adapter is chosen when the server is made (ServeHandler does not
@@ -136,12 +155,19 @@ func (s *Server) build(keys [][]byte) error {
 		return fmt.Errorf("server: %w", err)
 	}
 	hub := realtime.New(s.io, sessions, s.log)
+	if s.metrics != nil {
+		s.metrics.WatchSockets(s.io)
+	}
+	sessions.OnResync(hub.State)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = web.ErrorHandler(s.log, r.client.Of)
 	// c.RealIP() anywhere names the client as the limits do.
 	e.IPExtractor = r.client.Of
+	if s.metrics != nil {
+		e.Use(s.metrics.Middleware()) // first: it sees the code of a recovered panic
+	}
 	e.Use(middleware.Recover())
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -179,6 +205,13 @@ func (s *Server) build(keys [][]byte) error {
 	s.echo = e
 	return nil
 }
+
+// connectTimeout closes an Engine.IO connection that has joined no
+// namespace this long after its handshake (the library's default is 45 s).
+// The official client sends its CONNECT as soon as the connection opens;
+// a connection that sends none only holds a slot of its client's
+// ENGINE_CONNS_PER_CLIENT and the engine's buffers and timers.
+const connectTimeout = 10 * time.Second
 
 // pageHandler serves the go-app page calling apiOrigin ("" for its own),
 // showing the count that count reads (nil: none). A missing build is not
@@ -253,6 +286,24 @@ func (s *Server) Start() error {
 		go s.serve(s.spa, ln, "spa")
 		s.log.Info("cross-origin page listening", "url", s.SPAURL(), "api", api)
 	}
+	if s.cfg.AdminAddr != "" {
+		ln, err := listen(s.cfg.AdminListener, s.cfg.AdminAddr)
+		if err != nil {
+			return configErr("ADMIN_ADDR", "cannot listen on %s: %v", s.cfg.AdminAddr, err)
+		}
+		s.adminLn = ln
+		s.admin = &http.Server{
+			Handler:           s.adminHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}
+		go func() {
+			if err := s.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("listener stopped", "listener", "admin", "err", err)
+			}
+		}()
+		s.log.Info("operator's listener (metrics, pprof)", "url", s.AdminURL()+"/metrics", "token", s.cfg.AdminToken != "")
+	}
 	return nil
 }
 
@@ -278,7 +329,9 @@ func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 }
 
 func (s *Server) serve(h *http.Server, ln net.Listener, name string) {
-	ln = web.LimitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.client.Peer)
+	ln = web.LimitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.client.Peer, func() {
+		s.sessions.Reporter().Refused(sessionio.CauseConnsPerClient)
+	})
 	if err := h.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.log.Error("listener stopped", "listener", name, "err", err)
 	}
@@ -318,7 +371,7 @@ func (s *Server) Close(ctx context.Context) error {
 		if err := s.sessions.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		for _, h := range []*http.Server{s.api, s.spa} {
+		for _, h := range []*http.Server{s.api, s.spa, s.admin} {
 			if h == nil {
 				continue
 			}
