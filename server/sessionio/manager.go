@@ -167,6 +167,10 @@ type Config struct {
 	// off.
 	SocketsPerSession int
 	SocketsPerClient  int
+
+	// Users configures what the manager does for signed-in sessions: the
+	// bound on a user's sessions and the devices-changed event.
+	Users UsersConfig
 }
 
 // Cookie holds the attributes of the session cookie. It is always HttpOnly.
@@ -226,6 +230,7 @@ type Manager struct {
 	checking bool                // the check loop was started; guarded by mu
 
 	sockets sync.Map // *socket.Socket -> *Session, for FromSocket
+	users   userHub  // see users.go
 
 	stop chan struct{} // closed by Shutdown
 	done chan struct{} // closed once the background work has ended
@@ -313,6 +318,9 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("sessionio: SocketsPerSession and SocketsPerClient must be positive, or Off")
 	case cfg.CreateBurst < 0 || cfg.CreateGlobalBurst < 0:
 		return nil, errors.New("sessionio: CreateBurst and CreateGlobalBurst must not be negative")
+	}
+	if err := cfg.Users.fill(); err != nil {
+		return nil, err
 	}
 	origins, err := newOriginPolicy(cfg.AllowedOrigins)
 	if err != nil {

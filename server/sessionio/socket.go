@@ -83,6 +83,7 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 	if clustered(io) {
 		m.clustered.Store(true)
 		m.listenRelay(io)
+		m.listenUsers(io)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !m.origins.allows(r) {
