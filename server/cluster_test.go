@@ -13,6 +13,7 @@ import (
 
 	"github.com/tandem-go/tandem/internal/tandemtest"
 	"github.com/tandem-go/tandem/server"
+	redisstore "github.com/tandem-go/tandem/server/store/redis"
 	"github.com/tandem-go/tandem/shared"
 )
 
@@ -187,7 +188,7 @@ func TestClusterExpiryIsNoticedOnEveryNode(t *testing.T) {
 		socks = append(socks, drv.Dial(n.URL(), tandemtest.Options{Cookie: a.Cookie(), Reconnect: true, Jar: true}))
 	}
 	key := tandemtest.StoreKey(t, a.Cookie())
-	if ttl := rds.Client(0).PTTL(t.Context(), "tandem:session:"+key).Val(); ttl <= 0 {
+	if ttl := rds.Client(0).PTTL(t.Context(), redisstore.New(rds.Client(0), redisstore.Options{Prefix: "tandem:session:"}).RecordKey(key)).Val(); ttl <= 0 {
 		t.Fatalf("the session's key has no TTL in Redis (%v)", ttl)
 	}
 	for i, s := range socks {

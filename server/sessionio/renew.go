@@ -61,7 +61,7 @@ func (m *Manager) createRecord(ctx context.Context, data []byte) (string, string
 	for {
 		id := newID()
 		key := keyOf(id)
-		err := m.cfg.Store.Create(ctx, key, data, m.cfg.TTL)
+		err := m.cfg.Store.Create(ctx, key, data, store.Meta{}, m.cfg.TTL)
 		if errors.Is(err, store.ErrExists) {
 			continue // 2^-256; but never overwrite someone's session
 		}

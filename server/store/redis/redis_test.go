@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,12 +27,19 @@ func harness(tb testing.TB, srv *tandemtest.Redis, url string) storetest.Harness
 		Corrupt: func(tb testing.TB, key string) {
 			// A hash without its version: what a half-written or foreign
 			// record looks like.
-			if err := raw.HSet(tb.Context(), "test:"+key, "d", "x").Err(); err != nil {
+			if err := raw.HSet(tb.Context(), s.RecordKey(key), "d", "x").Err(); err != nil {
 				tb.Fatal(err)
 			}
-			if err := raw.Expire(tb.Context(), "test:"+key, time.Hour).Err(); err != nil {
+			if err := raw.Expire(tb.Context(), s.RecordKey(key), time.Hour).Err(); err != nil {
 				tb.Fatal(err)
 			}
+		},
+		IndexSize: func(tb testing.TB, user string) int {
+			n, err := s.IndexLen(tb.Context(), user)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return n
 		},
 	}
 }
@@ -55,7 +63,7 @@ func TestUpdatesFromTwoNodes(t *testing.T) {
 	t.Cleanup(func() { a.Close(); b.Close() })
 	ctx := t.Context()
 	key := storetest.Key(t, "counter")
-	if err := a.Create(ctx, key, storetest.EncodeCounter(0), time.Hour); err != nil {
+	if err := a.Create(ctx, key, storetest.EncodeCounter(0), store.Meta{}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	const n = 200
@@ -99,7 +107,7 @@ func TestUpdateDoesNotApplyToARecreatedRecord(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	ctx := t.Context()
 	key := storetest.Key(t, "k")
-	if err := s.Create(ctx, key, []byte("old"), time.Hour); err != nil {
+	if err := s.Create(ctx, key, []byte("old"), store.Meta{}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	calls := 0
@@ -111,7 +119,7 @@ func TestUpdateDoesNotApplyToARecreatedRecord(t *testing.T) {
 			if err := s.Delete(context.Background(), key); err != nil {
 				return nil, err
 			}
-			if err := s.Create(context.Background(), key, []byte("new"), time.Hour); err != nil {
+			if err := s.Create(context.Background(), key, []byte("new"), store.Meta{}, time.Hour); err != nil {
 				return nil, err
 			}
 		}
@@ -130,13 +138,16 @@ func TestPrefixAndTTL(t *testing.T) {
 	srv := tandemtest.StartRedis(t)
 	s, _ := redis.Open(srv.URL(3), redis.Options{Prefix: "app1:"})
 	t.Cleanup(func() { s.Close() })
-	if err := s.Create(t.Context(), "k", []byte("v"), time.Minute); err != nil {
+	if err := s.Create(t.Context(), "k", []byte("v"), store.Meta{}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	raw := srv.Client(3)
-	ttl, err := raw.PTTL(t.Context(), "app1:k").Result()
+	if !strings.HasPrefix(s.RecordKey("k"), "app1:{") {
+		t.Errorf("RecordKey(k) = %q, want it under the prefix, with a hash tag", s.RecordKey("k"))
+	}
+	ttl, err := raw.PTTL(t.Context(), s.RecordKey("k")).Result()
 	if err != nil || ttl <= 59*time.Second || ttl > time.Minute {
-		t.Errorf("PTTL app1:k = %v, %v; want about a minute", ttl, err)
+		t.Errorf("PTTL %s = %v, %v; want about a minute", s.RecordKey("k"), ttl, err)
 	}
 	if n, _ := raw.Exists(t.Context(), "k").Result(); n != 0 {
 		t.Errorf("a key without the prefix exists")
@@ -150,7 +161,7 @@ func TestOutage(t *testing.T) {
 	s, _ := redis.Open(srv.TCPURL(0), redis.Options{})
 	t.Cleanup(func() { s.Close() })
 	ctx := t.Context()
-	if err := s.Create(ctx, "k", storetest.EncodeCounter(1), time.Hour); err != nil {
+	if err := s.Create(ctx, "k", storetest.EncodeCounter(1), store.Meta{}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop()
