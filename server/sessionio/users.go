@@ -118,6 +118,14 @@ func (m *Manager) localTabs(keys []string) map[string]int {
 // closes. With Redis unreachable only this node's sockets are counted, and
 // the error wraps ErrNodesUnreachable. ctx bounds the wait too.
 func (m *Manager) Tabs(ctx context.Context, keys ...string) (map[string]int, error) {
+	if len(keys) > maxTabKeys {
+		counts, err := m.Tabs(ctx, keys[maxTabKeys:]...)
+		first, err2 := m.Tabs(ctx, keys[:maxTabKeys]...)
+		for k, n := range first {
+			counts[k] = n
+		}
+		return counts, errors.Join(err, err2)
+	}
 	counts := m.localTabs(keys)
 	io := m.io.Load()
 	if io == nil || !m.clustered.Load() || len(keys) == 0 {
