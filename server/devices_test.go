@@ -3,6 +3,8 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/tandem-go/tandem/internal/tandemtest"
 	"github.com/tandem-go/tandem/server"
+	"github.com/tandem-go/tandem/shared"
 )
 
 // startProcessNode starts a node in a process of its own (this test binary,
@@ -177,4 +180,67 @@ func TestTabsOfAHungNodeLeaveTheCount(t *testing.T) {
 		t.Errorf("the count waited %v for the stopped node, over the bound of %v", took, hungNodeBound)
 	}
 	t.Logf("the count waited %v for the stopped node", took)
+}
+
+// GET /devices and POST /devices/revoke need a signed-in session, and
+// never create one; POST /logout takes only its documented body.
+func TestDevicesRoutesNeedASignedInSession(t *testing.T) {
+	srv := tandemtest.Start(t, server.Config{})
+	c := tandemtest.NewClient(t, srv.URL())
+	status, body, hdr := c.Do(http.MethodGet, shared.RouteDevices)
+	if status != http.StatusUnauthorized || !strings.Contains(body, `"error":"not signed in"`) || hdr.Get("Set-Cookie") != "" {
+		t.Errorf("GET /devices without a session: %d %s, Set-Cookie %q", status, body, hdr.Get("Set-Cookie"))
+	}
+	c.Incr() // a session, not signed in
+	status, body, hdr = c.Do(http.MethodGet, shared.RouteDevices)
+	if status != http.StatusUnauthorized || hdr.Get("Set-Cookie") != "" {
+		t.Errorf("GET /devices, not signed in: %d %s", status, body)
+	}
+	status, body = postJSON(t, c, shared.RouteDevicesRevoke, `{"id":"x"}`)
+	if status != http.StatusUnauthorized {
+		t.Errorf("POST /devices/revoke, not signed in: %d %s", status, body)
+	}
+	for _, bad := range []string{`{"id":`, `[]`, `{"id":"x","other":1}`, `{"id":"x"}{"id":"y"}`} {
+		if status, body := postJSON(t, c, shared.RouteDevicesRevoke, bad); status != http.StatusBadRequest {
+			t.Errorf("POST /devices/revoke %s: %d %s, want 400", bad, status, body)
+		}
+	}
+	if status, body := postJSON(t, c, shared.RouteLogout, `{"everywhere":"yes"}`); status != http.StatusBadRequest {
+		t.Errorf("POST /logout with a bad body: %d %s, want 400", status, body)
+	}
+	if got := c.Incr(); got != 2 {
+		t.Errorf("the refused requests changed the session: count %d, want 2", got)
+	}
+	// Everywhere, not signed in: a plain logout.
+	if status, body := postJSON(t, c, shared.RouteLogout, `{"everywhere":true}`); status != http.StatusNoContent {
+		t.Errorf("POST /logout everywhere, not signed in: %d %s", status, body)
+	}
+	if got := c.Incr(); got != 1 {
+		t.Errorf("after the logout: count %d, want a new session's 1", got)
+	}
+	// A cross-site GET /devices is refused, as GET /session is.
+	status, _, _ = c.Do(http.MethodGet, shared.RouteDevices, "Sec-Fetch-Site", "cross-site")
+	if status != http.StatusForbidden {
+		t.Errorf("cross-site GET /devices: %d, want 403", status)
+	}
+}
+
+// postJSON posts body as JSON with c's cookies and answers status and body.
+func postJSON(t *testing.T, c *tandemtest.Client, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, c.Base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range c.Header {
+		req.Header[k] = v
+	}
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }

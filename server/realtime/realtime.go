@@ -52,7 +52,19 @@ func (h *Hub) CountChanged(sessionKey string, count int) {
 // gone from the store all the same, so their sockets close at their next
 // packet or periodic check.
 func (h *Hub) SessionEnded(sessionKey string) {
-	err := h.sessions.Emit(sessionKey, shared.EventSessionEnded, shared.SessionEnded{Reason: shared.ReasonLogout})
+	h.end(sessionKey, shared.ReasonLogout)
+}
+
+// SessionsRevoked tells every socket of each session that another session
+// of its user ended it, then disconnects them, as SessionEnded does.
+func (h *Hub) SessionsRevoked(sessionKeys ...string) {
+	for _, k := range sessionKeys {
+		h.end(k, shared.ReasonRevoked)
+	}
+}
+
+func (h *Hub) end(sessionKey, reason string) {
+	err := h.sessions.Emit(sessionKey, shared.EventSessionEnded, shared.SessionEnded{Reason: reason})
 	err = errors.Join(err, h.sessions.Disconnect(sessionKey))
 	switch {
 	case errors.Is(err, sessionio.ErrNodesUnreachable):

@@ -150,6 +150,19 @@ func (m *Manager) RevokeDevice(r *http.Request, id string) (key string, current 
 	return key, key == ownKey, nil
 }
 
+// EndOtherSessions ends, in the store, every other live session of the
+// request's user ("sign out everywhere else") and returns their keys:
+// tell their sockets why and disconnect them. The request's own session
+// stays: end it as a logout (Destroy). It returns ErrNotSignedIn when the
+// request is not signed in.
+func (m *Manager) EndOtherSessions(r *http.Request) ([]string, error) {
+	key, user, err := m.requestUser(r)
+	if err != nil {
+		return nil, err
+	}
+	return m.EndUserSessions(r.Context(), user, key)
+}
+
 // EndUserSessions ends, in the store, every live session of user but the
 // one with exceptKey ("" for none), and returns their keys: tell their
 // sockets why and disconnect them. A session that went meanwhile is not

@@ -10,6 +10,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -30,8 +31,13 @@ type Notifier interface {
 	// CountChanged is called once the store committed a new count of the
 	// session with the given key (sessionio.Manager.KeyOf).
 	CountChanged(sessionKey string, count int)
-	// SessionEnded is called once the session is gone from the store.
+	// SessionEnded is called once the session is gone from the store
+	// after a logout from one of its own tabs.
 	SessionEnded(sessionKey string)
+	// SessionsRevoked is called once sessions of a user are gone from the
+	// store because another of the user's sessions ended them (a revoke,
+	// a logout everywhere).
+	SessionsRevoked(sessionKeys ...string)
 }
 
 // Config configures the API.
@@ -96,6 +102,10 @@ func Register(e *echo.Echo, cfg Config) error {
 	}
 	e.POST(shared.RouteIncr, h.incr, mw...)
 	e.POST(shared.RouteLogout, h.logout, mw...)
+	e.POST(shared.RouteDevicesRevoke, h.revoke, mw...)
+	// GET /devices never creates a session, but answers who is signed in
+	// and their sessions: like GET /session, a cross-site GET is refused.
+	e.GET(shared.RouteDevices, h.devices, cors, crossSiteGET(csrf, cfg.Logger), middleware.BodyLimit(cfg.MaxBody), reissue)
 	// GET /session creates a session when there is none, so a cross-site
 	// GET (an <img> on any page) would make the store create one for each
 	// of that page's visitors. It gets the POSTs' check, and the same 403.
@@ -103,7 +113,7 @@ func Register(e *echo.Echo, cfg Config) error {
 	e.GET(shared.RouteHealth, h.health, mw...)
 	// Preflights reach the CORS middleware only through a route.
 	preflight := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
-	for _, p := range []string{shared.RouteIncr, shared.RouteLogout, shared.RouteSession} {
+	for _, p := range []string{shared.RouteIncr, shared.RouteLogout, shared.RouteSession, shared.RouteDevices, shared.RouteDevicesRevoke} {
 		e.OPTIONS(p, preflight, mw...)
 	}
 	return nil
@@ -152,8 +162,23 @@ func (h *handlers) incr(c echo.Context) error {
 }
 
 // logout ends the session: gone from the store and the cookie expired
-// before its sockets are told and disconnected.
+// before its sockets are told and disconnected. With {"everywhere": true}
+// and a signed-in session, every other session of the user ends first,
+// its tabs told they were revoked.
 func (h *handlers) logout(c echo.Context) error {
+	var req shared.LogoutRequest
+	if err := readJSON(c, &req, false); err != nil {
+		return err
+	}
+	if req.Everywhere {
+		ended, err := h.sessions.EndOtherSessions(c.Request())
+		if len(ended) > 0 {
+			h.notify.SessionsRevoked(ended...)
+		}
+		if err != nil && !errors.Is(err, sessionio.ErrNotSignedIn) {
+			return sessionError(err)
+		}
+	}
 	key, err := h.sessions.Destroy(c.Response(), c.Request())
 	if err != nil {
 		return sessionError(err)
