@@ -200,6 +200,7 @@ func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.Extend
 		return
 	}
 	s.Join(h.Room())
+	m.joinUser(ctx, s, h.Key())
 	s.Use(m.eventLimit(s))
 	s.Use(func(_ []any, next func(error)) {
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
@@ -221,6 +222,7 @@ func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.Extend
 	})
 	release := func(...any) {
 		m.release(s, h)
+		m.leftUser(s)
 		free()
 	}
 	_ = s.On("disconnect", release)

@@ -257,26 +257,32 @@ func (m *Manager) listenUsers(io *socket.Server) {
 	})
 }
 
-// joinUser puts a socket of a signed-in session into its user's room.
-func (m *Manager) joinUser(s *socket.Socket, user string) {
-	if user == "" {
-		return
+// joinUser puts a socket of a signed-in session into its user's room and
+// tells the user's devices a tab opened.
+func (m *Manager) joinUser(ctx context.Context, s *socket.Socket, key string) {
+	rec, err := m.cfg.Store.Load(ctx, key)
+	if err != nil || rec.User == "" {
+		return // not signed in, or gone: the packet's reload handles that
 	}
-	room := userRoom(user)
+	room := userRoom(rec.User)
+	m.users.sockets.Store(s, room)
 	s.Join(room)
 	m.devicesChanged(room)
 }
 
-// leftUser is called when a socket of a signed-in session went away.
-func (m *Manager) leftUser(user string) {
-	if user != "" {
-		m.devicesChanged(userRoom(user))
+// leftUser tells a user's devices that one of their tabs closed. It may be
+// called more than once for one socket.
+func (m *Manager) leftUser(s *socket.Socket) {
+	if room, ok := m.users.sockets.LoadAndDelete(s); ok {
+		m.devicesChanged(room.(socket.Room))
 	}
 }
 
 // userHub coalesces the ChangedEvents of each user room on this node. Its
 // zero value is ready; afterFunc is time.AfterFunc unless a test sets it.
 type userHub struct {
+	sockets sync.Map // *socket.Socket -> its user's socket.Room
+
 	mu        sync.Mutex
 	rooms     map[socket.Room]*coalesced
 	afterFunc func(time.Duration, func()) *time.Timer
