@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # go tool task cluster: Redis, three tandem nodes and nginx (deploy/nginx/
 # tandem.conf) on loopback ports, in the foreground; Ctrl-C stops them all.
-# Ports: nginx NGINX_PORT (8080), nodes 3001-3003, Redis REDIS_PORT (6390).
+# Ports: nginx NGINX_PORT (8080), nodes 127.0.0.1:3001-3003, Redis REDIS_PORT (6390).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +35,7 @@ pids+=($!)
 
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 for i in 1 2 3; do
-  PORT=300$i SESSION_STORE="redis://127.0.0.1:$redis_port/0" SESSION_SECRET="$secret" \
+  LISTEN_HOST=127.0.0.1 PORT=300$i SESSION_STORE="redis://127.0.0.1:$redis_port/0" SESSION_SECRET="$secret" \
     PUBLIC_URL="http://localhost:$nginx_port" TRUSTED_PROXIES=127.0.0.1/32 \
     DATA_DIR="$dir/node$i" "$dir/tandem" > >(sed "s/^/node$i: /") 2>&1 &
   pids+=($!)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -33,6 +34,11 @@ type Config struct {
 	// SPAAddr, when set, also serves the page on this address, configured
 	// to call PublicURL cross-origin (SPA_PORT gives ":SPA_PORT").
 	SPAAddr string
+	// ListenHost is the host that Addr and SPAAddr listen on when they name
+	// none (LISTEN_HOST): an IP address, or localhost. Default: every
+	// interface. "127.0.0.1" (or "::1") keeps the server off the network,
+	// as go tool task dev and cluster do.
+	ListenHost string
 	// Listener and SPAListener, when set, are served instead of listening
 	// on Addr and SPAAddr (which default to their addresses): a test
 	// listens on 127.0.0.1:0, knows the address before the server starts,
@@ -70,6 +76,9 @@ type Config struct {
 	SessionSecrets []string
 	// SessionTTL is a session's idle lifetime (SESSION_TTL). Default 24h.
 	SessionTTL time.Duration
+	// SessionMaxAge is a session's absolute lifetime, from sign-in or
+	// creation, never extended (SESSION_MAX_AGE). Default 168h.
+	SessionMaxAge time.Duration
 	// SessionCheckInterval is how often sockets' sessions are checked
 	// (SESSION_CHECK_INTERVAL). Default 30s.
 	SessionCheckInterval time.Duration
@@ -148,7 +157,7 @@ type resolved struct {
 	origins  []string // CORS_ORIGINS, normalized
 	public   string   // PUBLIC_URL's origin
 	client   *web.ClientAddr
-	// cookieName is the session cookie's name: __Host-tandem.sid when the
+	// cookieName is the session cookie's name (CookieName): __Host-tandem.sid when the
 	// cookie is always Secure. Browsers accept a __Host- cookie only if it
 	// is Secure, has Path=/ and no Domain, so a sibling subdomain (or a
 	// plain-http page of the same host) cannot set one that shadows ours:
@@ -168,14 +177,23 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.Addr == "" {
 		r.Addr = ":3000"
 	}
-	_, port, err := net.SplitHostPort(r.Addr)
+	if h := r.ListenHost; h != "" && h != "localhost" && net.ParseIP(h) == nil {
+		return nil, configErr("LISTEN_HOST", "%q is not an IP address or localhost; use 127.0.0.1 for loopback only", h)
+	}
+	host, port, err := net.SplitHostPort(r.Addr)
 	if err != nil {
 		return nil, configErr("PORT", "%q is not host:port: %v", r.Addr, err)
 	}
+	if host == "" && r.ListenHost != "" && r.Listener == nil {
+		r.Addr = net.JoinHostPort(r.ListenHost, port)
+	}
 	if r.SPAAddr != "" {
-		_, spaPort, err := net.SplitHostPort(r.SPAAddr)
+		spaHost, spaPort, err := net.SplitHostPort(r.SPAAddr)
 		if err != nil {
 			return nil, configErr("SPA_PORT", "%q is not host:port: %v", r.SPAAddr, err)
+		}
+		if spaHost == "" && r.ListenHost != "" && r.SPAListener == nil {
+			r.SPAAddr = net.JoinHostPort(r.ListenHost, spaPort)
 		}
 		if r.CORSOrigins == nil && spaPort != "0" {
 			r.CORSOrigins = []string{"http://localhost:" + spaPort}
@@ -222,6 +240,12 @@ func (cfg Config) resolve() (*resolved, error) {
 		return nil, configErr("SESSION_TTL", "%v is too short; use a duration of at least 1s, e.g. 24h", r.SessionTTL)
 	}
 	switch {
+	case r.SessionMaxAge == 0:
+		r.SessionMaxAge = sessionio.DefaultMaxAge
+	case r.SessionMaxAge < time.Second:
+		return nil, configErr("SESSION_MAX_AGE", "%v is too short; use a duration of at least 1s, e.g. 168h", r.SessionMaxAge)
+	}
+	switch {
 	case r.SessionCheckInterval == 0:
 		r.SessionCheckInterval = sessionio.DefaultCheckInterval
 	case r.SessionCheckInterval < 100*time.Millisecond:
@@ -230,13 +254,13 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.SessionCreateBurst < 0 {
 		return nil, configErr("SESSION_CREATE_BURST", "%d must be positive", r.SessionCreateBurst)
 	}
-	if r.SessionCreateRate < 0 {
+	if r.SessionCreateRate < 0 || !finite(r.SessionCreateRate) {
 		return nil, configErr("SESSION_CREATE_RATE", "%v must be positive", r.SessionCreateRate)
 	}
 	if r.SocketEventBurst < 0 {
 		return nil, configErr("SOCKET_EVENT_BURST", "%d must be positive", r.SocketEventBurst)
 	}
-	if r.SocketEventRate < 0 {
+	if r.SocketEventRate < 0 || !finite(r.SocketEventRate) {
 		return nil, configErr("SOCKET_EVENT_RATE", "%v must be positive", r.SocketEventRate)
 	}
 	if r.SocketsPerSession < 0 && r.SocketsPerSession != sessionio.Off {
@@ -245,15 +269,15 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.SocketsPerClient < 0 && r.SocketsPerClient != sessionio.Off {
 		return nil, configErr("SOCKETS_PER_CLIENT", "%d must be positive, or off", r.SocketsPerClient)
 	}
-	if r.SessionCreateGlobalRate < 0 && r.SessionCreateGlobalRate != sessionio.Off {
+	if r.SessionCreateGlobalRate < 0 && r.SessionCreateGlobalRate != sessionio.Off || !finite(r.SessionCreateGlobalRate) {
 		return nil, configErr("SESSION_CREATE_GLOBAL_RATE", "%v must be positive, or off", r.SessionCreateGlobalRate)
 	}
 	if strings.HasPrefix(r.public, "https://") {
 		r.CookieSecure = true
 	}
-	r.cookieName = sessionio.DefaultCookieName
+	r.cookieName = CookieName
 	if r.CookieSecure {
-		r.cookieName = "__Host-" + sessionio.DefaultCookieName
+		r.cookieName = "__Host-" + CookieName
 	}
 	switch strings.ToLower(r.CookieSameSite) {
 	case "", "lax":
@@ -446,3 +470,12 @@ func (r *resolved) signingKeys() ([][]byte, error) {
 func (r *resolved) sessionCreateGlobalBurst() int {
 	return max(sessionio.DefaultCreateGlobalBurst, int(10*r.SessionCreateGlobalRate))
 }
+
+// CookieName is the app's session cookie ("__Host-" + CookieName when
+// Secure); the library's own default (sessionio.DefaultCookieName) is a
+// neutral one.
+const CookieName = "tandem.sid"
+
+// finite reports whether f is neither NaN nor infinite: NaN passes every
+// "< 0" check and Inf every bound, and either would turn a limit off.
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

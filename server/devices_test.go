@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -243,4 +244,166 @@ func postJSON(t *testing.T, c *tandemtest.Client, path, body string) (int, strin
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
+}
+
+// login signs c in as user from a browser of the given User-Agent and
+// fails the test on any answer but 200.
+func login(t *testing.T, c *tandemtest.Client, user, agent string) shared.LoginInfo {
+	t.Helper()
+	c.Header.Set("User-Agent", agent)
+	status, body := postJSON(t, c, shared.RouteLogin, `{"user":"`+user+`"}`)
+	if status != http.StatusOK {
+		t.Fatalf("POST /login %s: %d %s", user, status, body)
+	}
+	var info shared.LoginInfo
+	if err := json.Unmarshal([]byte(body), &info); err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// devicesOf answers c's GET /devices, failing on any answer but 200.
+func devicesOf(t *testing.T, c *tandemtest.Client) []shared.Device {
+	t.Helper()
+	status, body, _ := c.Do(http.MethodGet, shared.RouteDevices)
+	if status != http.StatusOK {
+		t.Fatalf("GET /devices: %d %s", status, body)
+	}
+	var list shared.Devices
+	if err := json.Unmarshal([]byte(body), &list); err != nil {
+		t.Fatal(err)
+	}
+	return list.Devices
+}
+
+const (
+	firefoxLinux = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+	safariIOS    = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+// Two nodes, two users with the same device names: a revoke reaches the
+// revoked session's sockets on every node, over both transports, with
+// "revoked" before the disconnect; no socket of the other session nor of
+// the other user hears anything; each user sees and can revoke only their
+// own devices.
+func TestRevokeReachesEveryNode(t *testing.T) {
+	rds := tandemtest.StartRedis(t)
+	nodes := startNodes(t, rds, 2, server.Config{})
+	drv := tandemtest.NewDriver(t)
+
+	laptop := tandemtest.NewClient(t, nodes[0].URL())
+	laptop.Incr()
+	if info := login(t, laptop, "ada", firefoxLinux); info.User != "ada" || info.Count != 1 {
+		t.Fatalf("login: %+v, want ada with the count carried over", info)
+	}
+	phone := tandemtest.NewClient(t, nodes[1].URL())
+	login(t, phone, "ada", safariIOS)
+	bobLaptop := tandemtest.NewClient(t, nodes[0].URL())
+	login(t, bobLaptop, "bob", firefoxLinux)
+	bobPhone := tandemtest.NewClient(t, nodes[1].URL())
+	login(t, bobPhone, "bob", safariIOS)
+
+	var phoneSocks, laptopSocks, bobSocks []*tandemtest.Socket
+	for _, n := range nodes {
+		for _, tr := range transports {
+			phoneSocks = append(phoneSocks, drv.Dial(n.URL(), tandemtest.Options{Cookie: phone.Cookie(), Transport: tr}))
+			laptopSocks = append(laptopSocks, drv.Dial(n.URL(), tandemtest.Options{Cookie: laptop.Cookie(), Transport: tr}))
+			bobSocks = append(bobSocks, drv.Dial(n.URL(), tandemtest.Options{Cookie: bobPhone.Cookie(), Transport: tr}))
+		}
+	}
+
+	list := devicesOf(t, laptop)
+	if len(list) != 2 || !list[0].Current || list[0].Agent != "Firefox on Linux" || list[1].Agent != "Safari on iOS" {
+		t.Fatalf("ada's devices from the laptop: %+v", list)
+	}
+	if list[0].Tabs != 4 || list[1].Tabs != 4 {
+		t.Errorf("tabs %d and %d, want 4 each (2 nodes × 2 transports)", list[0].Tabs, list[1].Tabs)
+	}
+	bobs := devicesOf(t, bobLaptop)
+	if len(bobs) != 2 {
+		t.Fatalf("bob's devices: %+v", bobs)
+	}
+	for _, b := range bobs {
+		for _, a := range list {
+			if a.ID == b.ID {
+				t.Errorf("bob's list holds ada's device %s", a.ID)
+			}
+		}
+	}
+	// Bob cannot revoke ada's phone; ada cannot revoke bob's.
+	if status, body := postJSON(t, bobLaptop, shared.RouteDevicesRevoke, `{"id":"`+list[1].ID+`"}`); status != http.StatusNotFound {
+		t.Errorf("bob revokes ada's phone: %d %s, want 404", status, body)
+	}
+	if status, body := postJSON(t, laptop, shared.RouteDevicesRevoke, `{"id":"`+bobs[1].ID+`"}`); status != http.StatusNotFound {
+		t.Errorf("ada revokes bob's device: %d %s, want 404", status, body)
+	}
+	if got := len(devicesOf(t, bobLaptop)); got != 2 {
+		t.Fatalf("bob has %d devices after the refused revoke, want 2", got)
+	}
+
+	// Drain what the sockets heard so far (devices changed as tabs opened).
+	drain := func(socks []*tandemtest.Socket) {
+		for _, s := range socks {
+			for {
+				if _, ok := s.Next(300 * time.Millisecond); !ok {
+					break
+				}
+			}
+		}
+	}
+	drain(phoneSocks)
+	drain(laptopSocks)
+	drain(bobSocks)
+
+	// Ada signs her phone out from the laptop.
+	if status, body := postJSON(t, laptop, shared.RouteDevicesRevoke, `{"id":"`+list[1].ID+`"}`); status != http.StatusNoContent {
+		t.Fatalf("revoke the phone: %d %s", status, body)
+	}
+	for i, s := range phoneSocks {
+		var sawEnd bool
+		for {
+			e, ok := s.Next(wait)
+			if !ok {
+				t.Fatalf("phone socket %d: no disconnect; saw %v", i, s.Seen())
+			}
+			if e.Name == shared.EventSessionEnded {
+				var p shared.SessionEnded
+				e.Arg(t, 0, &p)
+				if p.Reason != shared.ReasonRevoked {
+					t.Errorf("phone socket %d: session ended %q, want revoked", i, p.Reason)
+				}
+				sawEnd = true
+			}
+			if e.Name == "disconnect" {
+				if !sawEnd {
+					t.Errorf("phone socket %d: disconnected before session ended; saw %v", i, s.Seen())
+				}
+				break
+			}
+		}
+	}
+	// The phone's cookie is no session any more.
+	if status, _, _ := phone.Do(http.MethodGet, shared.RouteDevices); status != http.StatusUnauthorized {
+		t.Errorf("GET /devices with the revoked cookie: %d, want 401", status)
+	}
+	// The laptop's own sockets got only devices changed; bob's nothing.
+	for i, s := range laptopSocks {
+		for {
+			e, ok := s.Next(1500 * time.Millisecond)
+			if !ok {
+				break
+			}
+			if e.Name != shared.EventDevicesChanged {
+				t.Errorf("laptop socket %d heard %v", i, e)
+			}
+		}
+	}
+	for i, s := range bobSocks {
+		if e, ok := s.Next(200 * time.Millisecond); ok {
+			t.Errorf("bob's socket %d heard %v", i, e)
+		}
+	}
+	if list := devicesOf(t, laptop); len(list) != 1 || !list[0].Current {
+		t.Errorf("ada's devices after the revoke: %+v", list)
+	}
 }

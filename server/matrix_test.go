@@ -153,6 +153,40 @@ func TestBadInputMatrix(t *testing.T) {
 		})
 	}
 
+	// Issue 13, items 3 and 6: repeated Engine.IO parameters (read first by
+	// Go, last by the engine) and the handshakes the engine refuses late
+	// are refused at once, with no cookie, whatever connection they name.
+	live := secSession(t, base, 0)
+	status, body, _ := secPollingHandshake(t, base, secHeader("Cookie", live.Cookie()))
+	if status != http.StatusOK {
+		t.Fatalf("polling handshake: %d %q", status, body)
+	}
+	sid := secEngineSID(t, body)
+	upgrade := []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "13"}
+	engineRows := []struct {
+		name   string
+		method string
+		query  string
+		header []string
+	}{
+		{"POST with sid twice, the empty one first", http.MethodPost, "transport=polling&sid=&sid=" + sid, []string{"Cookie", live.Cookie()}},
+		{"GET without a cookie with sid twice, the empty one first", http.MethodGet, "transport=polling&sid=&sid=" + sid, nil},
+		{"transport polling then webtransport", http.MethodGet, "transport=polling&transport=webtransport", nil},
+		{"EIO 4 then 5", http.MethodGet, "transport=polling&EIO=5", nil},
+		{"a Sec-WebSocket-Key that is not base64 of 16 bytes", http.MethodGet, "transport=websocket", append(upgrade, "Sec-WebSocket-Key", "x")},
+	}
+	for _, row := range engineRows {
+		t.Run("nok, Engine.IO "+row.name, func(t *testing.T) {
+			status, body, hdr := secDo(t, row.method, base+shared.SocketPath+"?EIO=4&"+row.query, secHeader(row.header...))
+			secExpectJSONError(t, row.name, status, body, hdr, http.StatusBadRequest)
+			if sc := hdr.Values("Set-Cookie"); len(sc) != 0 {
+				t.Errorf("a refused request set a cookie: %q", sc)
+			}
+			by.check(t)
+		})
+	}
+	secConnectNamespace(t, base, sid, live.Cookie(), "")
+
 	cookies := []struct {
 		name  string
 		given func(valid string) string

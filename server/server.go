@@ -27,6 +27,7 @@ import (
 	"github.com/tandem-go/tandem/server/realtime"
 	"github.com/tandem-go/tandem/server/sessionio"
 	"github.com/tandem-go/tandem/server/store"
+	"github.com/tandem-go/tandem/server/transport"
 	"github.com/tandem-go/tandem/server/web"
 	"github.com/tandem-go/tandem/shared"
 	"github.com/tandem-go/tandem/webclient"
@@ -83,9 +84,13 @@ func (s *Server) build(keys [][]byte) error {
 	r := s.cfg
 	origins := r.allowedOrigins()
 	sessions, err := sessionio.New(sessionio.Config{
-		Store: s.store,
-		Keys:  keys,
-		TTL:   r.SessionTTL,
+		Store:  s.store,
+		Keys:   keys,
+		TTL:    r.SessionTTL,
+		MaxAge: r.SessionMaxAge,
+		// The app's event: the library names none of its own.
+		EndEvent:  shared.EventSessionEnded,
+		PublicURL: r.PublicURL,
 		Cookie: sessionio.Cookie{
 			Name:     r.cookieName,
 			Secure:   r.CookieSecure,
@@ -115,6 +120,9 @@ func (s *Server) build(keys [][]byte) error {
 	opts.SetPath(shared.SocketPath)
 	opts.SetMaxHttpBufferSize(r.MaxSocketPayload)
 	opts.SetPerMessageDeflate(uncompressed)
+	// tandem's polling transport: no response is written by a goroutine
+	// other than its request's (server/transport).
+	transport.Register(opts)
 	if isRedis(r.Store) {
 		// Several nodes: room emits and disconnects go through Redis.
 		c, err := newCluster(r.Store, s.log)

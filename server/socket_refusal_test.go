@@ -57,6 +57,20 @@ func TestEngineIORefusalsCreateNothing(t *testing.T) {
 		{name: "nok, malformed sid", givenQuery: "?EIO=4&transport=polling&sid=%3Cscript%3E", expect: 400},
 		{name: "nok, sid of another transport", givenQuery: "?EIO=4&transport=websocket&sid=" + sid, expect: 400},
 		{name: "nok, POST handshake", givenMethod: http.MethodPost, givenQuery: "?EIO=4&transport=polling", expect: 400},
+		// Issue 13, item 3: the engine reads the last of a repeated
+		// parameter, url.Values the first; either way round is refused
+		// before anything reads it.
+		{name: "nok, POST with sid twice, the empty one first", givenMethod: http.MethodPost, givenQuery: "?EIO=4&transport=polling&sid=&sid=" + sid, expect: 400, expectOurs: true, expectInBody: "sid given 2 times"},
+		{name: "nok, GET without a cookie with sid twice, the empty one first", givenQuery: "?EIO=4&transport=polling&sid=&sid=" + sid, expect: 400, expectOurs: true, expectInBody: "sid given 2 times"},
+		{name: "nok, GET with sid twice, the live one first", givenQuery: "?EIO=4&transport=polling&sid=" + sid + "&sid=", expect: 400, expectOurs: true, expectInBody: "sid given 2 times"},
+		{name: "nok, EIO twice", givenQuery: "?EIO=5&EIO=4&transport=polling", expect: 400, expectOurs: true, expectInBody: "EIO given 2 times"},
+		{name: "nok, j twice", givenQuery: "?EIO=4&transport=polling&j=&j=", expect: 400, expectOurs: true, expectInBody: "given 2 times"},
+		// Item 6: the handshakes the engine refuses after the session
+		// would have been made.
+		{name: "nok, transport polling then webtransport", givenQuery: "?EIO=4&transport=polling&transport=webtransport", expect: 400, expectOurs: true, expectInBody: "transport given 2 times"},
+		{name: "nok, EIO 4 then 5", givenQuery: "?EIO=4&EIO=5&transport=polling", expect: 400, expectOurs: true, expectInBody: "EIO given 2 times"},
+		{name: "nok, WebSocket upgrade with a key that is not base64", givenQuery: "?EIO=4&transport=websocket", givenHeader: append(upgrade[:6:6], "Sec-WebSocket-Key", "not base64!"), expect: 400, expectOurs: true, expectInBody: "Sec-WebSocket-Key"},
+		{name: "nok, WebSocket upgrade with a key of 15 bytes", givenQuery: "?EIO=4&transport=websocket", givenHeader: append(upgrade[:6:6], "Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAA"), expect: 400, expectOurs: true, expectInBody: "Sec-WebSocket-Key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,6 +126,8 @@ func TestEngineIORefusalsCreateNothing(t *testing.T) {
 			t.Errorf("the store holds %d sessions, want %d", got, before+1)
 		}
 	})
+	// The live connection that the rows named is still served.
+	secConnectNamespace(t, srv.URL(), sid, victim.Cookie(), "")
 	if got := secCount(t, srv.URL(), victim.Cookie()); got != 1 {
 		t.Errorf("the victim's count is %d, want 1", got)
 	}

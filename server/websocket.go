@@ -4,8 +4,9 @@ import (
 	"bufio"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
+
+	"github.com/gorilla/websocket"
 )
 
 // websocketUpgrades wraps the Socket.IO handler for two things that
@@ -22,14 +23,20 @@ import (
 //     bytes, so a client could send a few kilobytes that inflate to
 //     gigabytes. Dropping the client's offer keeps every connection
 //     uncompressed: the engine still takes its plain write path, and a
-//     compressed frame is a protocol error.
+//     compressed frame is a protocol error. The offer is dropped from every
+//     request, whatever its Upgrade header says: the engine and gorilla read
+//     Upgrade as a token list over every header line ("websocket, h2c", or
+//     two lines), so no test of that header here could match theirs
+//     exactly, and a request that is no upgrade has no use for the offer.
+//     gorilla reads the offer under the canonical header name only, which
+//     is the one net/http files every spelling of it under.
 func websocketUpgrades(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		r.Header.Del("Sec-WebSocket-Extensions")
+		if !websocket.IsWebSocketUpgrade(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		r.Header.Del("Sec-WebSocket-Extensions")
 		next.ServeHTTP(&hijackOnce{w: w}, r)
 	})
 }

@@ -52,20 +52,7 @@ func (h *Hub) CountChanged(sessionKey string, count int) {
 // gone from the store all the same, so their sockets close at their next
 // packet or periodic check.
 func (h *Hub) SessionEnded(sessionKey string) {
-	h.end(sessionKey, shared.ReasonLogout)
-}
-
-// SessionsRevoked tells every socket of each session that another session
-// of its user ended it, then disconnects them, as SessionEnded does.
-func (h *Hub) SessionsRevoked(sessionKeys ...string) {
-	for _, k := range sessionKeys {
-		h.end(k, shared.ReasonRevoked)
-	}
-}
-
-func (h *Hub) end(sessionKey, reason string) {
-	err := h.sessions.Emit(sessionKey, shared.EventSessionEnded, shared.SessionEnded{Reason: reason})
-	err = errors.Join(err, h.sessions.Disconnect(sessionKey))
+	err := h.sessions.End(sessionKey, sessionio.EndReason(shared.ReasonLogout))
 	switch {
 	case errors.Is(err, sessionio.ErrNodesUnreachable):
 		h.log.Warn("realtime: logout: this node's sockets of the session were disconnected, but the other nodes could not be reached; theirs close at their next packet or within SESSION_CHECK_INTERVAL",
@@ -107,6 +94,8 @@ func (h *Hub) incr(sess *sessionio.Session, args []any) {
 		switch {
 		case errors.Is(err, sessionio.ErrSessionGone):
 			msg = "session ended"
+		case errors.Is(err, sessionio.ErrSessionRenewed):
+			msg = "session renewed"
 		case errors.Is(err, counter.ErrOverflow):
 			msg = "the count cannot grow any more"
 		default:

@@ -3,6 +3,7 @@ package sessionio
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -26,6 +27,7 @@ var ErrNodesUnreachable = errors.New("sessionio: other nodes not reached")
 const (
 	relayEmit       = "sessionio:emit"       // key, version, event, args...
 	relayDisconnect = "sessionio:disconnect" // key
+	relayClose      = "sessionio:close"      // key: close the connections (a renewed session)
 )
 
 // Order across nodes. Two nodes commit changes of one session one after
@@ -162,6 +164,16 @@ func (m *Manager) listenRelay(io *socket.Server) {
 		}
 		_ = m.floors.deliver(io, key, uint64(version), event, args[3:]...)
 	})
+	_ = nsp.On(relayClose, func(args ...any) {
+		if len(args) < 1 {
+			return
+		}
+		if key, ok := args[0].(string); ok {
+			for _, s := range m.Sockets(key) {
+				closeConn(s.Conn())
+			}
+		}
+	})
 	_ = nsp.On(relayDisconnect, func(args ...any) {
 		if len(args) < 1 {
 			return
@@ -199,4 +211,51 @@ func (m *Manager) disconnect(io *socket.Server, key string) error {
 		return fmt.Errorf("%w: %v", ErrNodesUnreachable, err)
 	}
 	return nil
+}
+
+// relayClose asks the other nodes to close the connections of key's
+// sockets (Renew, SignIn).
+func (m *Manager) relayClose(io *socket.Server, key string) error {
+	if !m.clustered.Load() {
+		return nil
+	}
+	if err := io.Of("/", nil).ServerSideEmit(relayClose, key); err != nil {
+		return fmt.Errorf("%w: %v", ErrNodesUnreachable, err)
+	}
+	return nil
+}
+
+// ErrAdapterChanged is returned by Emit, Disconnect and End, and a socket
+// handshake is refused with it (500), when the Socket.IO server's adapter
+// was replaced after Attach: the manager's namespace still uses the adapter
+// it was attached with, so emits and disconnects would silently stay on this
+// node. Set the adapter (ServerOptions.SetAdapter, or io.SetAdapter) before
+// Attach.
+var ErrAdapterChanged = errors.New("sessionio: the Socket.IO adapter was replaced after Attach; set it before Attach, or emits and disconnects stay on this node")
+
+// sameAdapter reports whether a and b are the same adapter constructor.
+func sameAdapter(a, b socket.AdapterConstructor) bool {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	if !va.IsValid() || !vb.IsValid() {
+		return va.IsValid() == vb.IsValid()
+	}
+	if va.Type() != vb.Type() {
+		return false
+	}
+	if va.Kind() == reflect.Pointer {
+		return va.Pointer() == vb.Pointer()
+	}
+	return !va.Comparable() || va.Equal(vb)
+}
+
+// checkAdapter returns ErrAdapterChanged (logged once) when io's adapter is
+// not the one it had at Attach.
+func (m *Manager) checkAdapter(io *socket.Server) error {
+	if sameAdapter(io.Adapter(), m.adapter) {
+		return nil
+	}
+	if m.adapterWarned.CompareAndSwap(false, true) {
+		m.log.Error(ErrAdapterChanged.Error())
+	}
+	return ErrAdapterChanged
 }

@@ -118,11 +118,13 @@ func (m *Manager) UserDevices(ctx context.Context, user, currentKey string) ([]D
 	return devices, nil
 }
 
-// RevokeDevice ends the session named id, one of the request's user's,
-// in the store: its cookie names no session any more. It returns the
-// session's key, to tell its sockets why and disconnect them on every node
-// (the app's end notice, then Disconnect), and whether it was the
-// request's own session (revoking it is a logout). It returns
+// RevokeDevice ends the session named id, one of the request's user's:
+// gone from the store (its cookie names no session any more), then its
+// sockets, on every node, get Config.EndEvent with EndRevoked and are
+// disconnected (End). Revoking the request's own session is a logout: it
+// is deleted, and RevokeDevice reports current without ending its sockets;
+// the caller ends it as a logout (Destroy, to expire the cookie, then End
+// with EndLogout). It returns the session's key. It returns
 // ErrNotSignedIn when the request is not signed in and ErrUnknownDevice
 // when id is none of its user's live sessions; neither changes anything.
 func (m *Manager) RevokeDevice(r *http.Request, id string) (key string, current bool, err error) {
@@ -147,12 +149,15 @@ func (m *Manager) RevokeDevice(r *http.Request, id string) (key string, current 
 		return "", false, fmt.Errorf("sessionio: delete: %w", err)
 	}
 	m.DevicesChanged(user)
-	return key, key == ownKey, nil
+	if key == ownKey {
+		return key, true, nil
+	}
+	return key, false, m.endLogged(key, EndRevoked)
 }
 
-// EndOtherSessions ends, in the store, every other live session of the
-// request's user ("sign out everywhere else") and returns their keys:
-// tell their sockets why and disconnect them. The request's own session
+// EndOtherSessions ends every other live session of the request's user
+// ("sign out everywhere else"), as RevokeDevice does, and returns their
+// keys. The request's own session
 // stays: end it as a logout (Destroy). It returns ErrNotSignedIn when the
 // request is not signed in.
 func (m *Manager) EndOtherSessions(r *http.Request) ([]string, error) {
@@ -163,10 +168,11 @@ func (m *Manager) EndOtherSessions(r *http.Request) ([]string, error) {
 	return m.EndUserSessions(r.Context(), user, key)
 }
 
-// EndUserSessions ends, in the store, every live session of user but the
-// one with exceptKey ("" for none), and returns their keys: tell their
-// sockets why and disconnect them. A session that went meanwhile is not
-// an error.
+// EndUserSessions ends every live session of user but the one with
+// exceptKey ("" for none), as RevokeDevice does (EndRevoked), and returns
+// their keys. A session that went meanwhile is not an error. When the
+// other nodes cannot be reached their sockets still close, at their next
+// packet or periodic check, and the error wraps ErrNodesUnreachable.
 func (m *Manager) EndUserSessions(ctx context.Context, user, exceptKey string) ([]string, error) {
 	list, err := m.cfg.Store.UserSessions(ctx, user)
 	if err != nil {
@@ -187,15 +193,45 @@ func (m *Manager) EndUserSessions(ctx context.Context, user, exceptKey string) (
 	if len(ended) > 0 {
 		m.DevicesChanged(user)
 	}
+	for _, k := range ended {
+		errs = errors.Join(errs, m.endLogged(k, EndRevoked))
+	}
 	if errs != nil {
-		return ended, fmt.Errorf("sessionio: delete: %w", errs)
+		return ended, fmt.Errorf("sessionio: end: %w", errs)
 	}
 	return ended, nil
 }
 
-// boundUser ends, in the store, the oldest sessions of user (by Created)
-// beyond UsersConfig.MaxSessions, never keepKey (the sign-in that went
-// over), and returns their keys: tell their sockets and disconnect them.
+// endLogged is End for the users API: before Attach there are no sockets
+// to tell.
+func (m *Manager) endLogged(key string, reason EndReason) error {
+	err := m.End(key, reason)
+	if errors.Is(err, ErrNotAttached) {
+		return nil
+	}
+	if err != nil {
+		m.log.Warn("sessionio: end a user's session", "session", logKey(key), "reason", reason, "err", err)
+	}
+	return err
+}
+
+// afterSignIn runs once SignIn bound key to user: the user's oldest
+// sessions beyond UsersConfig.MaxSessions end with EndRevoked, and the
+// user's devices hear of the new one.
+func (m *Manager) afterSignIn(ctx context.Context, user, key string) {
+	ended, err := m.boundUser(ctx, user, key)
+	if err != nil {
+		m.log.Warn("sessionio: sign-in: bound of the user's sessions", "err", err)
+	}
+	for _, k := range ended {
+		_ = m.endLogged(k, EndRevoked)
+	}
+	m.DevicesChanged(user)
+}
+
+// boundUser deletes from the store the oldest sessions of user (by
+// Created) beyond UsersConfig.MaxSessions, never keepKey (the sign-in that
+// went over), and returns their keys, for afterSignIn to end.
 func (m *Manager) boundUser(ctx context.Context, user, keepKey string) ([]string, error) {
 	max := m.cfg.Users.MaxSessions
 	if max == Off {

@@ -1,6 +1,7 @@
 package sessionio
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -36,22 +37,21 @@ func newHandshakeRules(io *socket.Server) handshakeRules {
 // that the engine would refuse: an unknown or disabled transport, an
 // unsupported protocol version, a WebSocket handshake that is not a valid
 // upgrade, or a polling one that asks for an upgrade.
-func (h handshakeRules) check(r *http.Request) error {
-	q := r.URL.Query()
-	if q.Has("j") {
+func (h handshakeRules) check(r *http.Request, q engineQuery) error {
+	if q.jsonp {
 		// JSONP answers script to any page that includes it; the official
 		// clients never ask for it.
 		return fmt.Errorf("%w: JSONP polling is not supported", ErrBadHandshake)
 	}
-	if r.Method != http.MethodGet || q.Get("sid") != "" {
+	if !q.isHandshake(r) {
 		return nil // not a handshake: it creates nothing
 	}
-	switch eio := q.Get("EIO"); {
+	switch eio := q.eio; {
 	case eio == "4", eio == "3" && h.allowEIO3:
 	default:
 		return fmt.Errorf("%w: unsupported protocol version EIO=%.8q", ErrBadHandshake, eio)
 	}
-	transport := q.Get("transport")
+	transport := q.transport
 	if !h.transports[transport] {
 		return fmt.Errorf("%w: unknown transport %.16q", ErrBadHandshake, transport)
 	}
@@ -61,8 +61,16 @@ func (h handshakeRules) check(r *http.Request) error {
 		return fmt.Errorf("%w: a polling handshake cannot be a WebSocket upgrade", ErrBadHandshake)
 	case transport == "websocket" && !upgrade:
 		return fmt.Errorf("%w: a WebSocket handshake must be an upgrade request", ErrBadHandshake)
-	case transport == "websocket" && (r.Header.Get("Sec-WebSocket-Version") != "13" || r.Header.Get("Sec-WebSocket-Key") == ""):
-		return fmt.Errorf("%w: a WebSocket upgrade needs Sec-WebSocket-Version 13 and a Sec-WebSocket-Key", ErrBadHandshake)
+	case transport == "websocket" && (r.Header.Get("Sec-WebSocket-Version") != "13" || !validChallengeKey(r.Header.Get("Sec-WebSocket-Key"))):
+		return fmt.Errorf("%w: a WebSocket upgrade needs Sec-WebSocket-Version 13 and a Sec-WebSocket-Key of 16 bytes in base64", ErrBadHandshake)
 	}
 	return nil
+}
+
+// validChallengeKey is gorilla/websocket's check of Sec-WebSocket-Key
+// (RFC 6455: base64 of 16 bytes), which the engine's upgrader makes only
+// after the handshake's session and cookie would exist.
+func validChallengeKey(s string) bool {
+	b, err := base64.StdEncoding.DecodeString(s)
+	return err == nil && len(b) == 16
 }

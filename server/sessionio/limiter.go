@@ -147,3 +147,7 @@ func (m *Manager) retryAfter() time.Duration {
 	}
 	return time.Duration(float64(time.Second) / r)
 }
+
+// isNaNOrInf reports a rate that would turn its limit off: NaN passes every
+// comparison's false branch, Inf every bound.
+func isNaNOrInf(f float64) bool { return math.IsNaN(f) || math.IsInf(f, 0) }

@@ -3,10 +3,14 @@ package sessionio
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/tandem-go/tandem/server/store/memory"
 )
 
 func TestCreateLimiter(t *testing.T) {
@@ -128,6 +132,30 @@ func TestRetryAfterError(t *testing.T) {
 			var ra *RetryAfterError
 			if !errors.As(err, &ra) || ra.After != tt.wantAfter || ra.Seconds() != tt.wantSeconds {
 				t.Errorf("after %v, %d s; want %v, %d s", ra.After, ra.Seconds(), tt.wantAfter, tt.wantSeconds)
+			}
+		})
+	}
+}
+
+// Issue 13, item 9: New refuses a NaN or infinite rate, which would turn
+// its limit off.
+func TestNewRefusesNaNAndInfRates(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		given func(*Config)
+	}{
+		{"nok, CreateRate NaN", func(c *Config) { c.CreateRate = math.NaN() }},
+		{"nok, CreateRate +Inf", func(c *Config) { c.CreateRate = math.Inf(1) }},
+		{"nok, CreateGlobalRate NaN", func(c *Config) { c.CreateGlobalRate = math.NaN() }},
+		{"nok, CreateGlobalRate +Inf", func(c *Config) { c.CreateGlobalRate = math.Inf(1) }},
+		{"nok, EventRate NaN", func(c *Config) { c.EventRate = math.NaN() }},
+		{"nok, EventRate +Inf", func(c *Config) { c.EventRate = math.Inf(1) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{Store: memory.New(), Keys: [][]byte{make([]byte, MinKeyLen)}}
+			tt.given(&cfg)
+			if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "finite") {
+				t.Fatalf("New: %v, want the finite-rate error", err)
 			}
 		})
 	}

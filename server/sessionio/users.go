@@ -259,12 +259,11 @@ func (m *Manager) listenUsers(io *socket.Server) {
 
 // joinUser puts a socket of a signed-in session into its user's room and
 // tells the user's devices a tab opened.
-func (m *Manager) joinUser(ctx context.Context, s *socket.Socket, key string) {
-	rec, err := m.cfg.Store.Load(ctx, key)
-	if err != nil || rec.User == "" {
-		return // not signed in, or gone: the packet's reload handles that
+func (m *Manager) joinUser(s *socket.Socket, user string) {
+	if user == "" {
+		return
 	}
-	room := userRoom(rec.User)
+	room := userRoom(user)
 	m.users.sockets.Store(s, room)
 	s.Join(room)
 	m.devicesChanged(room)

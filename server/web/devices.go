@@ -44,7 +44,7 @@ func (h *handlers) revoke(c echo.Context) error {
 		return err
 	}
 	key, current, err := h.sessions.RevokeDevice(c.Request(), req.ID)
-	if err != nil {
+	if err != nil && !errors.Is(err, sessionio.ErrNodesUnreachable) {
 		return usersError(err)
 	}
 	if current {
@@ -52,8 +52,8 @@ func (h *handlers) revoke(c echo.Context) error {
 			return sessionError(err)
 		}
 		h.notify.SessionEnded(key)
-	} else {
-		h.notify.SessionsRevoked(key)
+	} else if errors.Is(err, sessionio.ErrNodesUnreachable) {
+		h.log.Warn("web: revoke: the other nodes could not be reached; their sockets of the session close at their next packet or check", "err", err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }

@@ -34,10 +34,6 @@ type Notifier interface {
 	// SessionEnded is called once the session is gone from the store
 	// after a logout from one of its own tabs.
 	SessionEnded(sessionKey string)
-	// SessionsRevoked is called once sessions of a user are gone from the
-	// store because another of the user's sessions ended them (a revoke,
-	// a logout everywhere).
-	SessionsRevoked(sessionKeys ...string)
 }
 
 // Config configures the API.
@@ -103,6 +99,7 @@ func Register(e *echo.Echo, cfg Config) error {
 	e.POST(shared.RouteIncr, h.incr, mw...)
 	e.POST(shared.RouteLogout, h.logout, mw...)
 	e.POST(shared.RouteDevicesRevoke, h.revoke, mw...)
+	e.POST(shared.RouteLogin, h.login, mw...)
 	// GET /devices never creates a session, but answers who is signed in
 	// and their sessions: like GET /session, a cross-site GET is refused.
 	e.GET(shared.RouteDevices, h.devices, cors, crossSiteGET(csrf, cfg.Logger), middleware.BodyLimit(cfg.MaxBody), reissue)
@@ -113,7 +110,7 @@ func Register(e *echo.Echo, cfg Config) error {
 	e.GET(shared.RouteHealth, h.health, mw...)
 	// Preflights reach the CORS middleware only through a route.
 	preflight := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
-	for _, p := range []string{shared.RouteIncr, shared.RouteLogout, shared.RouteSession, shared.RouteDevices, shared.RouteDevicesRevoke} {
+	for _, p := range []string{shared.RouteIncr, shared.RouteLogout, shared.RouteSession, shared.RouteDevices, shared.RouteDevicesRevoke, shared.RouteLogin} {
 		e.OPTIONS(p, preflight, mw...)
 	}
 	return nil
@@ -171,11 +168,12 @@ func (h *handlers) logout(c echo.Context) error {
 		return err
 	}
 	if req.Everywhere {
-		ended, err := h.sessions.EndOtherSessions(c.Request())
-		if len(ended) > 0 {
-			h.notify.SessionsRevoked(ended...)
-		}
-		if err != nil && !errors.Is(err, sessionio.ErrNotSignedIn) {
+		// The library ends them, their tabs told "revoked", on every node.
+		_, err := h.sessions.EndOtherSessions(c.Request())
+		switch {
+		case errors.Is(err, sessionio.ErrNodesUnreachable):
+			h.log.Warn("web: logout everywhere: the other nodes could not be reached; their sockets close at their next packet or check", "err", err)
+		case err != nil && !errors.Is(err, sessionio.ErrNotSignedIn):
 			return sessionError(err)
 		}
 	}
@@ -201,8 +199,12 @@ func (h *handlers) session(c echo.Context) error {
 			return sessionError(err)
 		}
 	}
+	user, err := h.sessions.UserOf(c.Request())
+	if err != nil {
+		return sessionError(err)
+	}
 	noStore(c)
-	return c.JSON(http.StatusOK, shared.SessionInfo{Count: counter.Count(s.Values)})
+	return c.JSON(http.StatusOK, shared.SessionInfo{Count: counter.Count(s.Values), User: user})
 }
 
 func (h *handlers) health(c echo.Context) error {

@@ -179,8 +179,8 @@ type dev struct {
 
 var (
 	reStarted = regexp.MustCompile(`devrun: server started \(pid (\d+)\)`)
-	reAPI     = regexp.MustCompile(`msg="API listening" url=http://localhost:(\d+)`)
-	reSPA     = regexp.MustCompile(`msg="cross-origin page listening" url=http://localhost:(\d+)`)
+	reAPI     = regexp.MustCompile(`msg="API listening" url=http://127\.0\.0\.1:(\d+)`)
+	reSPA     = regexp.MustCompile(`msg="cross-origin page listening" url=http://127\.0\.0\.1:(\d+)`)
 	reInUse   = regexp.MustCompile(`cannot listen on`)
 )
 

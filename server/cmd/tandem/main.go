@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -55,6 +56,10 @@ var settings = []setting{
 		c.SPAAddr = ":" + p
 		return err
 	}},
+	{"LISTEN_HOST", "host the PORT and SPA_PORT listeners bind to: an IP address or localhost (default every interface; 127.0.0.1 for loopback only)", func(c *options, v string) error {
+		c.ListenHost = v
+		return nil
+	}},
 	{"PUBLIC_URL", "API origin the cross-origin page calls (default http://localhost:$PORT)", func(c *options, v string) error {
 		c.PublicURL = v
 		return nil
@@ -82,6 +87,9 @@ var settings = []setting{
 	{"SESSION_TTL", "idle lifetime of a session (default 24h)", func(c *options, v string) error {
 		return duration(v, &c.SessionTTL)
 	}},
+	{"SESSION_MAX_AGE", "absolute lifetime of a session, from sign-in or creation, never extended (default 168h)", func(c *options, v string) error {
+		return duration(v, &c.SessionMaxAge)
+	}},
 	{"SESSION_CHECK_INTERVAL", "how often each socket's session is checked (default 30s)", func(c *options, v string) error {
 		return duration(v, &c.SessionCheckInterval)
 	}},
@@ -94,9 +102,9 @@ var settings = []setting{
 		return nil
 	}},
 	{"SESSION_CREATE_RATE", "sessions per second one client address may create after the burst (default 2)", func(c *options, v string) error {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f <= 0 {
-			return fmt.Errorf("%q is not a positive number", v)
+		f, err := positive(v)
+		if err != nil {
+			return err
 		}
 		c.SessionCreateRate = f
 		return nil
@@ -110,9 +118,9 @@ var settings = []setting{
 		return nil
 	}},
 	{"SOCKET_EVENT_RATE", "events per second one socket may send after the burst (default 100)", func(c *options, v string) error {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f <= 0 {
-			return fmt.Errorf("%q is not a positive number", v)
+		f, err := positive(v)
+		if err != nil {
+			return err
 		}
 		c.SocketEventRate = f
 		return nil
@@ -128,9 +136,9 @@ var settings = []setting{
 			c.SessionCreateGlobalRate = sessionio.Off
 			return nil
 		}
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f <= 0 {
-			return fmt.Errorf("%q is not a positive number or off", v)
+		f, err := positive(v)
+		if err != nil {
+			return fmt.Errorf("%w or off", err)
 		}
 		c.SessionCreateGlobalRate = f
 		return nil
@@ -254,6 +262,17 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// positive parses a positive, finite number. NaN compares false with
+// everything and Inf passes every bound: either would quietly turn a limit
+// off.
+func positive(v string) (float64, error) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f > 0) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("%q is not a positive number", v)
+	}
+	return f, nil
 }
 
 func port(v string) (string, error) {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -417,7 +418,11 @@ func TestCommandRefusesBadConfiguration(t *testing.T) {
 		{name: "nok, SESSION_SECRET second key short", givenEnv: []string{"SESSION_SECRET=" + strings.Repeat("k", 32) + ",short"}, expectVar: "SESSION_SECRET"},
 		{name: "nok, SESSION_CREATE_BURST negative", givenEnv: []string{"SESSION_CREATE_BURST=-1"}, expectVar: "SESSION_CREATE_BURST"},
 		{name: "nok, SESSION_CREATE_RATE not a number", givenEnv: []string{"SESSION_CREATE_RATE=fast"}, expectVar: "SESSION_CREATE_RATE"},
+		{name: "nok, SESSION_CREATE_RATE NaN", givenEnv: []string{"SESSION_CREATE_RATE=NaN"}, expectVar: "SESSION_CREATE_RATE"},
+		{name: "nok, SOCKET_EVENT_RATE Inf", givenEnv: []string{"SOCKET_EVENT_RATE=Inf"}, expectVar: "SOCKET_EVENT_RATE"},
+		{name: "nok, SESSION_CREATE_GLOBAL_RATE NaN", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=NaN"}, expectVar: "SESSION_CREATE_GLOBAL_RATE"},
 		{name: "nok, MAX_SOCKET_PAYLOAD too small", givenEnv: []string{"MAX_SOCKET_PAYLOAD=10"}, expectVar: "MAX_SOCKET_PAYLOAD"},
+		{name: "nok, LISTEN_HOST with a port", givenEnv: []string{"LISTEN_HOST=127.0.0.1:3000"}, expectVar: "LISTEN_HOST"},
 		{name: "nok, LOG_LEVEL unknown", givenEnv: []string{"LOG_LEVEL=loud"}, expectVar: "LOG_LEVEL"},
 		{name: "nok, BODY_READ_TIMEOUT too short", givenEnv: []string{"BODY_READ_TIMEOUT=1ms"}, expectVar: "BODY_READ_TIMEOUT"},
 		{name: "nok, MAX_CONNS_PER_CLIENT zero", givenEnv: []string{"MAX_CONNS_PER_CLIENT=0"}, expectVar: "MAX_CONNS_PER_CLIENT"},
@@ -559,6 +564,11 @@ func TestParse(t *testing.T) {
 				tb.Errorf("options %+v", o.Config)
 			}
 		}},
+		{name: "ok, listen host", givenEnv: []string{"LISTEN_HOST=127.0.0.1", "PORT=3005"}, expect: func(tb testing.TB, o *options) {
+			if o.ListenHost != "127.0.0.1" || o.Addr != ":3005" {
+				tb.Errorf("ListenHost %q, Addr %q", o.ListenHost, o.Addr)
+			}
+		}},
 		{name: "ok, global creation rate", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=50"}, expect: func(tb testing.TB, o *options) {
 			if o.SessionCreateGlobalRate != 50 {
 				tb.Errorf("SessionCreateGlobalRate %v, want 50", o.SessionCreateGlobalRate)
@@ -593,6 +603,22 @@ func TestParse(t *testing.T) {
 		{name: "nok, SESSION_CREATE_BURST", givenEnv: []string{"SESSION_CREATE_BURST=0"}, expectVar: "SESSION_CREATE_BURST"},
 		{name: "nok, SESSION_CREATE_RATE", givenEnv: []string{"SESSION_CREATE_RATE=-2"}, expectVar: "SESSION_CREATE_RATE"},
 		{name: "nok, SESSION_CREATE_GLOBAL_RATE", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=-3"}, expectVar: "SESSION_CREATE_GLOBAL_RATE"},
+		{name: "nok, SESSION_CREATE_RATE NaN", givenEnv: []string{"SESSION_CREATE_RATE=NaN"}, expectVar: "SESSION_CREATE_RATE"},
+		{name: "nok, SESSION_CREATE_RATE Inf", givenEnv: []string{"SESSION_CREATE_RATE=Inf"}, expectVar: "SESSION_CREATE_RATE"},
+		{name: "nok, SESSION_CREATE_RATE +Inf", givenEnv: []string{"SESSION_CREATE_RATE=+Inf"}, expectVar: "SESSION_CREATE_RATE"},
+		{name: "nok, SESSION_CREATE_RATE infinity", givenEnv: []string{"SESSION_CREATE_RATE=infinity"}, expectVar: "SESSION_CREATE_RATE"},
+		{name: "nok, SESSION_CREATE_RATE -Inf", givenEnv: []string{"SESSION_CREATE_RATE=-Inf"}, expectVar: "SESSION_CREATE_RATE"},
+		{name: "nok, SOCKET_EVENT_RATE NaN", givenEnv: []string{"SOCKET_EVENT_RATE=NaN"}, expectVar: "SOCKET_EVENT_RATE"},
+		{name: "nok, SOCKET_EVENT_RATE Inf", givenEnv: []string{"SOCKET_EVENT_RATE=Inf"}, expectVar: "SOCKET_EVENT_RATE"},
+		{name: "nok, SOCKET_EVENT_RATE +Inf", givenEnv: []string{"SOCKET_EVENT_RATE=+Inf"}, expectVar: "SOCKET_EVENT_RATE"},
+		{name: "nok, SOCKET_EVENT_RATE infinity", givenEnv: []string{"SOCKET_EVENT_RATE=infinity"}, expectVar: "SOCKET_EVENT_RATE"},
+		{name: "nok, SOCKET_EVENT_RATE -Inf", givenEnv: []string{"SOCKET_EVENT_RATE=-Inf"}, expectVar: "SOCKET_EVENT_RATE"},
+		{name: "nok, SESSION_CREATE_GLOBAL_RATE NaN", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=NaN"}, expectVar: "SESSION_CREATE_GLOBAL_RATE"},
+		{name: "nok, SESSION_CREATE_GLOBAL_RATE Inf", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=Inf"}, expectVar: "SESSION_CREATE_GLOBAL_RATE"},
+		{name: "nok, SESSION_CREATE_GLOBAL_RATE +Inf", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=+Inf"}, expectVar: "SESSION_CREATE_GLOBAL_RATE"},
+		{name: "nok, SESSION_CREATE_GLOBAL_RATE infinity", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=infinity"}, expectVar: "SESSION_CREATE_GLOBAL_RATE"},
+		{name: "nok, SESSION_CREATE_GLOBAL_RATE -Inf", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=-Inf"}, expectVar: "SESSION_CREATE_GLOBAL_RATE"},
+		{name: "nok, -session-create-rate nan", givenArgs: []string{"-session-create-rate", "nan"}, expectVar: "SESSION_CREATE_RATE"},
 		{name: "nok, COOKIE_SECURE", givenEnv: []string{"COOKIE_SECURE=maybe"}, expectVar: "COOKIE_SECURE"},
 		{name: "nok, SOCKETS_PER_SESSION", givenEnv: []string{"SOCKETS_PER_SESSION=0"}, expectVar: "SOCKETS_PER_SESSION"},
 		{name: "nok, -sockets-per-client", givenArgs: []string{"-sockets-per-client", "many"}, expectVar: "SOCKETS_PER_CLIENT"},
@@ -772,6 +798,14 @@ func TestCommandSIGKILLLosesNoAckedIncrement(t *testing.T) {
 // flag error (which the flag package reports itself) is a ConfigError that
 // names one of the settings.
 func FuzzParse(f *testing.F) {
+	// Issue 13, item 9: NaN and Inf parse as floats, and would turn a
+	// limit off; every float setting refuses them.
+	for _, v := range []string{"NaN", "nan", "Inf", "+Inf", "-Inf", "infinity", "1e309"} {
+		for _, name := range []string{"SESSION_CREATE_RATE", "SOCKET_EVENT_RATE", "SESSION_CREATE_GLOBAL_RATE"} {
+			f.Add(name, v, "")
+			f.Add("", "", "-"+flagName(name)+" "+v)
+		}
+	}
 	f.Fuzz(func(t *testing.T, name, value, flagArg string) {
 		var args []string
 		if flagArg != "" {
@@ -781,6 +815,11 @@ func FuzzParse(f *testing.F) {
 		if err == nil {
 			if o == nil {
 				t.Fatal("parse returned neither options nor an error")
+			}
+			for _, r := range []float64{o.SessionCreateRate, o.SocketEventRate, o.SessionCreateGlobalRate} {
+				if math.IsNaN(r) || math.IsInf(r, 0) {
+					t.Fatalf("parse accepted a rate of %v (%s=%q, %q)", r, name, value, flagArg)
+				}
 			}
 			return
 		}

@@ -159,7 +159,7 @@ const luaValid = `
 local function valid(k)
   if redis.call('TYPE', k).ok ~= 'hash' then return false end
   local f = redis.call('HMGET', k, 'v', 'd', 'g')
-  return tonumber(f[1]) and f[2] and f[3]
+  return f[1] and #f[1] <= 19 and string.match(f[1], '^[1-9][0-9]*$') and f[2] and f[3]
 end
 local function tomb(k)
   return redis.call('TYPE', k).ok == 'hash' and redis.call('HEXISTS', k, 't') == 1
@@ -341,7 +341,7 @@ func parseLoad(res []any, err error) (record, error) {
 	num := func(i int) int64 { n, _ := strconv.ParseInt(str(i), 10, 64); return n }
 	version, err := strconv.ParseUint(str(0), 10, 64)
 	pttl, _ := res[3].(int64)
-	if err != nil || pttl <= 0 {
+	if err != nil || strconv.FormatUint(version, 10) != str(0) || pttl <= 0 {
 		// No expiry (-1) is not a record this store wrote.
 		return record{}, store.ErrNotFound
 	}
