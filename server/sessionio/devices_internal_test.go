@@ -183,3 +183,21 @@ func TestEndUserSessions(t *testing.T) {
 		t.Errorf("bob's session: %v", err)
 	}
 }
+
+func TestAfterSignInKeepsTheBound(t *testing.T) {
+	m := newUsersManager(t, UsersConfig{MaxSessions: 2})
+	now := time.Now()
+	_, oldest := signedIn(t, m, "ada", "", now.Add(-2*time.Minute))
+	_, _ = signedIn(t, m, "ada", "", now.Add(-time.Minute))
+	_, newest := signedIn(t, m, "ada", "", now)
+	m.afterSignIn(context.Background(), "ada", newest)
+	list, _ := m.cfg.Store.UserSessions(context.Background(), "ada")
+	if len(list) != 2 {
+		t.Fatalf("%d sessions after the sign-in, want the bound of 2", len(list))
+	}
+	for _, s := range list {
+		if s.Key == oldest {
+			t.Error("the oldest session survived the sign-in that went over the bound")
+		}
+	}
+}
