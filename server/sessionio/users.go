@@ -277,6 +277,28 @@ func (m *Manager) leftUser(s *socket.Socket) {
 	}
 }
 
+// resyncUsers sends, coalesced, the devices-changed event to every user
+// room with sockets on this node, without relaying it: after this node's
+// adapter subscription came back, the device lists of its tabs may have
+// missed changes made elsewhere meanwhile, and reading them again makes
+// them converge. The resync of cluster convergence calls it.
+func (m *Manager) resyncUsers() {
+	io := m.io.Load()
+	if io == nil {
+		return
+	}
+	rooms := map[socket.Room]struct{}{}
+	m.users.sockets.Range(func(_, room any) bool {
+		rooms[room.(socket.Room)] = struct{}{}
+		return true
+	})
+	for r := range rooms {
+		m.users.trigger(r, m.cfg.Users.ChangedEvery, func() {
+			_ = io.Local().To(r).Emit(m.cfg.Users.ChangedEvent)
+		})
+	}
+}
+
 // userHub coalesces the ChangedEvents of each user room on this node. Its
 // zero value is ready; afterFunc is time.AfterFunc unless a test sets it.
 type userHub struct {
