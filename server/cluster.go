@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,12 @@ import (
 // its errors are logged at most once per errorLogEvery with a count.
 // Publishing uses another client that fails fast, so an emit during an
 // outage does not hold up the request that made it.
+//
+// Redis pub/sub keeps nothing, so what other nodes relay while a
+// subscription is down is lost. Each subscription connection of the
+// adapter is watched (subscribeWatch): once Redis has answered its
+// SUBSCRIBE, onSubscribed runs (sessionio's Resync), whose store reads
+// then see every change whose relay this node may have missed.
 type cluster struct {
 	pub, sub *goredis.Client
 	rc       *sioredis.RedisClient
@@ -37,6 +44,11 @@ type cluster struct {
 	log      *slog.Logger
 	errors   atomic.Int64 // "error" events of the adapter, for tests
 	logs     logThrottle
+
+	// onSubscribed is called when Redis confirmed a SUBSCRIBE of the
+	// adapter on a new connection. Set before the adapter is built.
+	onSubscribed func()
+	subscribed   atomic.Int64 // confirmed SUBSCRIBEs, for tests
 }
 
 // errorLogEvery bounds the adapter's error log lines.
@@ -72,10 +84,11 @@ func newCluster(url string, log *slog.Logger) (*cluster, error) {
 	}
 	quietRedisOnce.Do(func() { goredis.SetLogger(&quietRedis{}) })
 	subOpts := *o
-	d := &backoffDialer{min: 50 * time.Millisecond, max: 2 * time.Second}
+	d := &backoffDialer{min: 50 * time.Millisecond, max: time.Second}
 	c := &cluster{pub: goredis.NewClient(o), log: log}
 	c.sub = goredis.NewClient(&subOpts)
 	c.sub.AddHook(d)
+	c.sub.AddHook(subscribeWatch{c.subscribedAgain})
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.rc = sioredis.NewRedisClientWithSub(ctx, c.pub, c.sub)
@@ -105,6 +118,65 @@ func (c *cluster) onError(args ...any) {
 	}
 	c.log.Error("socket.io redis adapter: Redis unreachable; emits and disconnects reach this node's sockets only, and what other nodes publish meanwhile is lost",
 		"err", err, "errors_since_last_line", quiet, "errors_total", n)
+}
+
+func (c *cluster) subscribedAgain() {
+	c.subscribed.Add(1)
+	if c.onSubscribed != nil {
+		c.onSubscribed()
+	}
+}
+
+// subscribeWatch is a go-redis hook that wraps each connection it dials
+// so that it calls done once Redis has executed a SUBSCRIBE sent on it:
+// the first bytes read after that command was written are its answer (a
+// pub/sub connection sends SUBSCRIBE, on a new connection, after the
+// connection's set-up commands have all been answered), and Redis answers
+// a command only after running it. Any PUBLISH Redis runs after that
+// reaches the connection. PSUBSCRIBE (the adapter's room broadcasts, which
+// tandem's relay does not use) is not watched.
+type subscribeWatch struct{ done func() }
+
+func (w subscribeWatch) DialHook(next goredis.DialHook) goredis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := next(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &watchedConn{Conn: conn, done: w.done}, nil
+	}
+}
+
+func (w subscribeWatch) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook { return next }
+
+func (w subscribeWatch) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
+// watchedConn is a connection of the adapter's subscription client.
+type watchedConn struct {
+	net.Conn
+	done  func()
+	state atomic.Int32 // 0: no SUBSCRIBE written yet; 1: written, not answered; 2: answered
+}
+
+// subscribeCommand is how go-redis writes the SUBSCRIBE command's name
+// (RESP, as a bulk string; UNSUBSCRIBE does not match it).
+var subscribeCommand = []byte("$9\r\nsubscribe\r\n")
+
+func (c *watchedConn) Write(p []byte) (int, error) {
+	if c.state.Load() == 0 && bytes.Contains(p, subscribeCommand) {
+		c.state.Store(1)
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *watchedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.state.CompareAndSwap(1, 2) {
+		c.done()
+	}
+	return n, err
 }
 
 // close stops the adapter's loops and closes its clients. The Socket.IO

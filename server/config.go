@@ -130,6 +130,20 @@ type Config struct {
 	// none: the client is the TCP peer.
 	TrustedProxies []string
 
+	// AdminAddr, when set, is the operator's listener, host:port
+	// (ADMIN_ADDR): Prometheus metrics at /metrics and Go's profiles at
+	// /debug/pprof/, never served on Addr or SPAAddr. Default off. Without
+	// AdminToken it must be a loopback address (127.0.0.1, ::1,
+	// localhost).
+	AdminAddr string
+	// AdminListener, when set, is served instead of listening on
+	// AdminAddr (as Listener is for Addr).
+	AdminListener net.Listener
+	// AdminToken, when set, lets AdminAddr be any address and makes every
+	// request to it need "Authorization: Bearer <AdminToken>" (ADMIN_TOKEN);
+	// anything else gets 401. At least 16 characters.
+	AdminToken string
+
 	// WebDir holds the built client: app.wasm, the socket.io client, css
 	// and icons (WEB_DIR). Default "public/web".
 	WebDir string
@@ -318,6 +332,9 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.WebDir == "" {
 		r.WebDir = filepath.Join("public", "web")
 	}
+	if err := r.checkAdmin(); err != nil {
+		return nil, err
+	}
 	if r.Logger == nil {
 		r.Logger = slog.Default()
 	}
@@ -479,3 +496,40 @@ const CookieName = "tandem.sid"
 // finite reports whether f is neither NaN nor infinite: NaN passes every
 // "< 0" check and Inf every bound, and either would turn a limit off.
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// minAdminToken is the shortest ADMIN_TOKEN accepted.
+const minAdminToken = 16
+
+// checkAdmin refuses an operator's listener that anyone could reach: a
+// non-loopback ADMIN_ADDR (an empty host is every interface) needs
+// ADMIN_TOKEN.
+func (r *resolved) checkAdmin() error {
+	if r.AdminAddr == "" && r.AdminListener != nil {
+		r.AdminAddr = r.AdminListener.Addr().String()
+	}
+	if r.AdminToken != "" && len(r.AdminToken) < minAdminToken {
+		return configErr("ADMIN_TOKEN", "is %d characters; use at least %d random characters (e.g. openssl rand -hex 32)", len(r.AdminToken), minAdminToken)
+	}
+	if r.AdminAddr == "" {
+		if r.AdminToken != "" {
+			return configErr("ADMIN_TOKEN", "is set but ADMIN_ADDR is not; set ADMIN_ADDR (e.g. 127.0.0.1:9464) or unset ADMIN_TOKEN")
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(r.AdminAddr)
+	if err != nil {
+		return configErr("ADMIN_ADDR", "%q is not host:port, e.g. 127.0.0.1:9464: %v", r.AdminAddr, err)
+	}
+	if r.AdminToken == "" && !isLoopback(host) {
+		return configErr("ADMIN_ADDR", "%q is not a loopback address; use 127.0.0.1:PORT, or set ADMIN_TOKEN to serve it elsewhere behind a bearer token", r.AdminAddr)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/zishang520/socket.io/v3/pkg/types"
 
 	"github.com/tandem-go/tandem/server/counter"
+	"github.com/tandem-go/tandem/server/metrics"
 	"github.com/tandem-go/tandem/server/realtime"
 	"github.com/tandem-go/tandem/server/sessionio"
 	"github.com/tandem-go/tandem/server/store"
@@ -46,9 +47,10 @@ type Server struct {
 	io       *socket.Server
 	cluster  *cluster // nil unless SESSION_STORE is Redis
 	echo     *echo.Echo
+	metrics  *metrics.Metrics // nil unless ADMIN_ADDR is set
 
-	api, spa     *http.Server
-	apiLn, spaLn net.Listener
+	api, spa, admin       *http.Server
+	apiLn, spaLn, adminLn net.Listener
 
 	closeOnce sync.Once
 	closeErr  error
@@ -83,6 +85,13 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) build(keys [][]byte) error {
 	r := s.cfg
 	origins := r.allowedOrigins()
+	// Metrics only when someone can read them: without ADMIN_ADDR nothing
+	// is counted at all.
+	var report sessionio.Reporter
+	if r.AdminAddr != "" {
+		s.metrics = newMetrics(backendKind(r))
+		report = s.metrics
+	}
 	sessions, err := sessionio.New(sessionio.Config{
 		Store:  s.store,
 		Keys:   keys,
@@ -109,6 +118,7 @@ func (s *Server) build(keys [][]byte) error {
 		ClientIP:          r.client.Of,
 		Logger:            s.log,
 		ErrorHandler:      web.SocketRefusal,
+		Report:            report,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -130,6 +140,9 @@ func (s *Server) build(keys [][]byte) error {
 			return configErr("SESSION_STORE", "%v", err)
 		}
 		s.cluster = c
+		// Once the adapter's subscription is back after a break, every
+		// socket of this node gets what it may have missed meanwhile.
+		c.onSubscribed = sessions.Resync
 		opts.SetAdapter(c.builder(r.RedisPrefix))
 	}
 	// The adapter is chosen when the server is made (ServeHandler does not
@@ -140,12 +153,19 @@ func (s *Server) build(keys [][]byte) error {
 		return fmt.Errorf("server: %w", err)
 	}
 	hub := realtime.New(s.io, sessions, s.log)
+	if s.metrics != nil {
+		s.metrics.WatchSockets(s.io)
+	}
+	sessions.OnResync(hub.State)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = web.ErrorHandler(s.log, r.client.Of)
 	// c.RealIP() anywhere names the client as the limits do.
 	e.IPExtractor = r.client.Of
+	if s.metrics != nil {
+		e.Use(s.metrics.Middleware()) // first: it sees the code of a recovered panic
+	}
 	e.Use(middleware.Recover())
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -269,6 +289,24 @@ func (s *Server) Start() error {
 		go s.serve(s.spa, ln, "spa")
 		s.log.Info("cross-origin page listening", "url", s.SPAURL(), "api", api)
 	}
+	if s.cfg.AdminAddr != "" {
+		ln, err := listen(s.cfg.AdminListener, s.cfg.AdminAddr)
+		if err != nil {
+			return configErr("ADMIN_ADDR", "cannot listen on %s: %v", s.cfg.AdminAddr, err)
+		}
+		s.adminLn = ln
+		s.admin = &http.Server{
+			Handler:           s.adminHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}
+		go func() {
+			if err := s.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("listener stopped", "listener", "admin", "err", err)
+			}
+		}()
+		s.log.Info("operator's listener (metrics, pprof)", "url", s.AdminURL()+"/metrics", "token", s.cfg.AdminToken != "")
+	}
 	return nil
 }
 
@@ -334,7 +372,7 @@ func (s *Server) Close(ctx context.Context) error {
 		if err := s.sessions.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		for _, h := range []*http.Server{s.api, s.spa} {
+		for _, h := range []*http.Server{s.api, s.spa, s.admin} {
 			if h == nil {
 				continue
 			}

@@ -36,6 +36,7 @@ type Redis struct {
 	dir  string
 	port int
 	bin  string
+	aof  bool
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -64,6 +65,18 @@ func NeedRedis(tb testing.TB) string {
 // StartRedis starts a redis-server for the test and stops it at its end.
 func StartRedis(tb testing.TB) *Redis {
 	tb.Helper()
+	return startRedis(tb, false)
+}
+
+// StartRedisAOF is StartRedis with the append-only file on, synced at
+// every write: a Kill loses nothing Redis acknowledged.
+func StartRedisAOF(tb testing.TB) *Redis {
+	tb.Helper()
+	return startRedis(tb, true)
+}
+
+func startRedis(tb testing.TB, aof bool) *Redis {
+	tb.Helper()
 	bin := NeedRedis(tb)
 	// A short directory of its own: a Unix socket path must fit in 108
 	// bytes, which t.TempDir's names can exceed.
@@ -71,7 +84,7 @@ func StartRedis(tb testing.TB) *Redis {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r := &Redis{tb: tb, dir: dir, bin: bin}
+	r := &Redis{tb: tb, dir: dir, bin: bin, aof: aof}
 	tb.Cleanup(func() {
 		r.Stop()
 		_ = os.RemoveAll(dir)
@@ -98,11 +111,12 @@ unixsocketperm 700
 dir %s
 dbfilename dump.rdb
 save 3600 1
-appendonly no
+appendonly %s
+appendfsync always
 daemonize no
 logfile ""
 loglevel notice
-`, r.port, r.Socket(), r.dir)
+`, r.port, r.Socket(), r.dir, map[bool]string{false: "no", true: "yes"}[r.aof])
 	path := filepath.Join(r.dir, "redis.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return err
@@ -204,6 +218,21 @@ func (r *Redis) Stop() {
 		_ = cmd.Process.Kill()
 		<-done
 	}
+}
+
+// Kill kills the server (SIGKILL: it saves nothing; with StartRedisAOF
+// its append-only file has every write it acknowledged) and waits until
+// it exited.
+func (r *Redis) Kill() {
+	r.mu.Lock()
+	cmd, done := r.cmd, r.done
+	r.cmd = nil
+	r.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
 }
 
 // Start starts a stopped server again at the same addresses, with the data

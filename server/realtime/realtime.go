@@ -43,6 +43,12 @@ func (h *Hub) CountChanged(sessionKey string, count int) {
 	}
 }
 
+// State is the session's state as events, for sessionio's resync
+// (Manager.OnResync): the current count.
+func (h *Hub) State(_ string, v sessionio.Values) []sessionio.Event {
+	return []sessionio.Event{{Name: shared.EventCurrentCount, Args: []any{counter.Count(v)}}}
+}
+
 // SessionEnded tells every socket of the session why, then disconnects them
 // all (on every node), cleanly, so the clients do not reconnect by
 // themselves into a new session.

@@ -35,14 +35,26 @@ const (
 // (and the committing node delivers its own at once). An event emitted from
 // a committed callback therefore carries the version of that commit, and
 // every node delivers it only to the sockets that have not had a newer
-// versioned event of the session, nor connected after a newer commit (a
-// socket's floor starts at the version its session had when it connected).
+// version of the same event, nor connected after a newer commit (a
+// socket's floors start at the version its session had when it connected).
 // A socket thus never sees an older state after a newer one; it may skip
-// states, never go back.
+// states, never go back. Floors are kept per event name: a versioned event
+// is one whole piece of a session's state (the count, the signed-in user),
+// never a delta, and two events of different names are two pieces.
+//
+// Convergence. Redis pub/sub keeps nothing: what other nodes relayed while
+// this node's subscription was down (a Redis restart, a killed connection)
+// is lost. Resync makes up for it: it reads each session with sockets on
+// this node once and sends its sockets the state (OnResync) of every event
+// they have not had at that version. The adapter's owner calls it when the
+// subscription is back; the periodic check does the same (on a clustered
+// node), so a relay message lost any other way (a failed PUBLISH) is made
+// up for within Config.CheckInterval.
 
-// floors is the newest version each socket of a key was sent or connected
-// at, on this node. Deliveries of one key wait for each other (they must,
-// to keep each socket's floor exact); deliveries of different keys do not.
+// floors is the newest version each socket of a key was sent (per event)
+// or connected at, on this node. Deliveries of one key wait for each other
+// (they must, to keep each socket's floors exact); deliveries of different
+// keys do not.
 type floors struct {
 	mu sync.Mutex
 	m  map[string]*keyFloors // guarded by mu
@@ -52,7 +64,31 @@ type keyFloors struct {
 	users int // adds not yet removed, plus deliveries running; guarded by floors.mu
 
 	mu sync.Mutex
-	m  map[socket.SocketId]uint64
+	m  map[socket.SocketId]*socketFloors
+}
+
+// socketFloors are one socket's floors: base for every event it was not
+// sent yet, ev for those it was.
+type socketFloors struct {
+	base uint64
+	ev   map[string]uint64
+}
+
+func (s *socketFloors) of(event string) uint64 {
+	if v, ok := s.ev[event]; ok {
+		return v
+	}
+	return s.base
+}
+
+func (s *socketFloors) raise(event string, version uint64) {
+	if version <= s.of(event) {
+		return
+	}
+	if s.ev == nil {
+		s.ev = map[string]uint64{}
+	}
+	s.ev[event] = version
 }
 
 // get returns key's floors, counting the caller among its users.
@@ -64,7 +100,7 @@ func (f *floors) get(key string) *keyFloors {
 	}
 	k := f.m[key]
 	if k == nil {
-		k = &keyFloors{m: map[socket.SocketId]uint64{}}
+		k = &keyFloors{m: map[socket.SocketId]*socketFloors{}}
 		f.m[key] = k
 	}
 	k.users++
@@ -83,7 +119,7 @@ func (f *floors) put(key string, k *keyFloors) {
 func (f *floors) add(key string, id socket.SocketId, version uint64) {
 	k := f.get(key) // put by remove
 	k.mu.Lock()
-	k.m[id] = version
+	k.m[id] = &socketFloors{base: version}
 	k.mu.Unlock()
 }
 
@@ -104,26 +140,110 @@ func (f *floors) remove(key string, id socket.SocketId) {
 }
 
 // deliver emits event to this node's sockets of key; with a version, only
-// to those whose floor is not above it, and raises their floors.
-func (f *floors) deliver(io *socket.Server, key string, version uint64, event string, args ...any) error {
+// to those whose floor of event is not above it, and raises their floors.
+// It returns how many sockets of the room it skipped.
+func (f *floors) deliver(io *socket.Server, key string, version uint64, event string, args ...any) (int, error) {
 	if version == 0 {
-		return io.Local().To(socket.Room(key)).Emit(event, args...)
+		return 0, io.Local().To(socket.Room(key)).Emit(event, args...)
 	}
 	k := f.get(key)
 	defer f.put(key, k)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	var newer []socket.Room
-	for id, floor := range k.m {
-		if floor > version {
-			newer = append(newer, socket.Room(id)) // each socket is in a room of its own ID
+	return k.deliver(io, key, version, false, event, args...)
+}
+
+// deliver is floors.deliver with k locked. With strict, a socket whose
+// floor is the version already is skipped too: it has that state.
+func (k *keyFloors) deliver(io *socket.Server, key string, version uint64, strict bool, event string, args ...any) (int, error) {
+	var skip []socket.Room
+	for id, s := range k.m {
+		if f := s.of(event); f > version || strict && f == version {
+			skip = append(skip, socket.Room(id)) // each socket is in a room of its own ID
 		}
 	}
-	err := io.Local().To(socket.Room(key)).Except(newer...).Emit(event, args...)
-	for id, floor := range k.m {
-		k.m[id] = max(floor, version)
+	if strict && len(skip) == len(k.m) {
+		return len(skip), nil
 	}
-	return err
+	err := io.Local().To(socket.Room(key)).Except(skip...).Emit(event, args...)
+	for _, s := range k.m {
+		s.raise(event, version)
+	}
+	return len(skip), err
+}
+
+// Event is one event and its arguments, as OnResync's functions return
+// them.
+type Event struct {
+	Name string
+	Args []any
+}
+
+// OnResync adds fn to the functions that describe a session's state as
+// events: fn gets a session's key and its values at one version, and
+// returns the events that carry that state (each a whole piece of it,
+// named as the events that committed callbacks emit with Emit). A resync
+// (see Resync) sends each of them to the session's sockets on this node
+// that have not had that event at that version or a newer one. fn is
+// called from the resync's goroutine, must not block, and must not change
+// v. Add every function before Attach.
+func (m *Manager) OnResync(fn func(key string, v Values) []Event) {
+	m.resyncMu.Lock()
+	defer m.resyncMu.Unlock()
+	m.resyncFns = append(m.resyncFns, fn)
+}
+
+// Resync makes every socket of this node converge to its session's
+// current state after relayed events may have been lost: it reads each
+// session with sockets on this node once (one store read per session,
+// whatever its number of sockets), sends them the state they lack (see
+// OnResync), and closes the connections of sessions that are gone, as the
+// periodic check does. Call it when this node's subscription to the other
+// nodes' relay is back after a break, once the subscription is in place:
+// a change committed before it is then in the store, one committed after
+// it reaches this node. It returns at once; the reads run in a goroutine
+// of their own, and calls made meanwhile make one more pass after it.
+func (m *Manager) Resync() {
+	if m.resyncQueued.Swap(true) {
+		return // a pass that has not read anything yet is queued
+	}
+	go func() {
+		m.resyncRun.Lock()
+		defer m.resyncRun.Unlock()
+		m.resyncQueued.Store(false)
+		m.checkAll()
+	}()
+}
+
+// resync sends the sockets of h on this node that are behind the version
+// h holds the state of h at that version.
+func (m *Manager) resync(io *socket.Server, h *Session) {
+	key, v, version := h.snapshot()
+	if version == 0 {
+		return
+	}
+	m.resyncMu.Lock()
+	fns := m.resyncFns
+	m.resyncMu.Unlock()
+	var events []Event
+	for _, fn := range fns {
+		events = append(events, fn(key, v)...)
+	}
+	if len(events) == 0 {
+		return
+	}
+	k := m.floors.get(key)
+	defer m.floors.put(key, k)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, e := range events {
+		skipped, err := k.deliver(io, key, version, true, e.Name, e.Args...)
+		if err != nil {
+			m.log.Warn("sessionio: resync emit failed", "session", logKey(key), "event", e.Name, "err", err)
+			continue
+		}
+		m.delivered(io, key, e.Name, skipped)
+	}
 }
 
 // committing notes, while a committed callback runs, the version it
@@ -162,7 +282,8 @@ func (m *Manager) listenRelay(io *socket.Server) {
 		if !ok1 || !ok2 || !ok3 || version < 0 {
 			return
 		}
-		_ = m.floors.deliver(io, key, uint64(version), event, args[3:]...)
+		skipped, _ := m.floors.deliver(io, key, uint64(version), event, args[3:]...)
+		m.delivered(io, key, event, skipped)
 	})
 	_ = nsp.On(relayClose, func(args ...any) {
 		if len(args) < 1 {
@@ -188,13 +309,16 @@ func (m *Manager) listenRelay(io *socket.Server) {
 // others.
 func (m *Manager) emit(io *socket.Server, key, event string, args ...any) error {
 	version := m.committing.version(key)
-	if err := m.floors.deliver(io, key, version, event, args...); err != nil {
+	skipped, err := m.floors.deliver(io, key, version, event, args...)
+	if err != nil {
 		return err
 	}
+	m.delivered(io, key, event, skipped)
 	if !m.clustered.Load() {
 		return nil
 	}
 	if err := io.Of("/", nil).ServerSideEmit(relayEmit, append([]any{key, version, event}, args...)...); err != nil {
+		m.report.RelayFailed()
 		return fmt.Errorf("%w: %v", ErrNodesUnreachable, err)
 	}
 	return nil
@@ -208,6 +332,7 @@ func (m *Manager) disconnect(io *socket.Server, key string) error {
 		return nil
 	}
 	if err := io.Of("/", nil).ServerSideEmit(relayDisconnect, key); err != nil {
+		m.report.RelayFailed()
 		return fmt.Errorf("%w: %v", ErrNodesUnreachable, err)
 	}
 	return nil

@@ -72,34 +72,11 @@ func (m *Manager) Destroy(w http.ResponseWriter, r *http.Request) (string, error
 			return "", fmt.Errorf("sessionio: delete: %w", err) // the cookie stays: the session is still there
 		}
 		st.id, st.loaded = "", false
+		m.endSession(key, EndLogout)
 	}
 	m.writeCookie(w, m.cookie(r, ""))
 	return key, nil
 }
-
-// EndReason says why a session ended; it is what its sockets are told
-// (EndNotice) before they are disconnected.
-type EndReason string
-
-// The reasons a session ends.
-const (
-	// EndLogout: the user signed out from this session.
-	EndLogout EndReason = "logout"
-	// EndRevoked: the session was signed out from another one (another
-	// device of the user, "sign out everywhere").
-	EndRevoked EndReason = "revoked"
-	// EndExpired: the session passed its idle (Config.TTL) or absolute
-	// (Config.MaxAge) lifetime.
-	EndExpired EndReason = "expired"
-	// EndGone is never sent to sockets: the session was found deleted
-	// elsewhere or unreadable, and its connections were closed (the clients
-	// reconnect into a new session). Config.OnEnd reports it.
-	EndGone EndReason = "gone"
-	// EndRenewed is never sent to sockets either: the session got a new ID
-	// (SignIn, Renew) and its old connections were closed. Config.OnEnd
-	// reports it.
-	EndRenewed EndReason = "renewed"
-)
 
 // EndNotice is the payload of Config.EndEvent: {"reason": "logout"}.
 type EndNotice struct {
@@ -115,7 +92,8 @@ type EndNotice struct {
 // disconnected; when the other nodes cannot be reached the error wraps
 // ErrNodesUnreachable (their sockets close at their next packet or periodic
 // check, since the session is gone from the store). It works for a key
-// whose sockets are all on other nodes. Config.OnEnd is called once, here.
+// whose sockets are all on other nodes. The end is reported
+// (Reporter.SessionEnded) once, here.
 //
 // End does not touch the store: delete the session first (Destroy), so no
 // socket can reconnect into it.
@@ -127,13 +105,7 @@ func (m *Manager) End(key string, reason EndReason) error {
 	if err := m.checkAdapter(io); err != nil {
 		return err
 	}
-	m.reportEnd(key, reason)
+	m.endSession(key, reason)
 	err := m.emit(io, key, m.cfg.EndEvent, EndNotice{Reason: reason})
 	return errors.Join(err, m.disconnect(io, key))
-}
-
-func (m *Manager) reportEnd(key string, reason EndReason) {
-	if m.cfg.OnEnd != nil {
-		m.cfg.OnEnd(key, reason)
-	}
 }

@@ -115,11 +115,6 @@ type Config struct {
 	// reload before each packet send it with EndExpired for a session past
 	// its lifetime. Default DefaultEndEvent ("session ended").
 	EndEvent string
-	// OnEnd, if set, is called once for each end of a session this node
-	// acts on: End's reason, EndExpired for an expiry it noticed, EndGone
-	// for a session found deleted or unreadable, EndRenewed for a SignIn
-	// or Renew. It runs on the caller's goroutine and must not block.
-	OnEnd func(key string, reason EndReason)
 
 	// Cookie sets the attributes of the session cookie.
 	Cookie Cookie
@@ -223,6 +218,11 @@ type Config struct {
 	// Users configures what the manager does for signed-in sessions: the
 	// bound on a user's sessions and the devices-changed event.
 	Users UsersConfig
+
+	// Report, if set, is told what the manager does: sessions created and
+	// ended, refusals, store calls and their durations, events received
+	// and delivered (see Reporter). Default: nothing is reported.
+	Report Reporter
 }
 
 // Cookie holds the attributes of the session cookie. It is always HttpOnly.
@@ -262,6 +262,7 @@ type Manager struct {
 	limiter *createLimiter
 	caps    *socketCaps
 	log     *slog.Logger
+	report  Reporter // never nil: NopReporter when Config.Report is
 
 	// locks serialize changes of one session on this node, so the
 	// notifications sent after each commit leave in commit order: one lock
@@ -277,6 +278,11 @@ type Manager struct {
 	clustered     atomic.Bool // io's adapter reaches other nodes
 	floors        floors      // see cluster.go
 	committing    committing
+
+	resyncMu     sync.Mutex
+	resyncFns    []func(key string, v Values) []Event // guarded by resyncMu
+	resyncQueued atomic.Bool                          // a Resync pass is waiting to start
+	resyncRun    sync.Mutex                           // held by the running Resync pass
 
 	mu       sync.Mutex
 	live     map[string]*Session // by key: sessions with sockets on this node
@@ -377,6 +383,12 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.ErrorHandler == nil {
 		cfg.ErrorHandler = writeError
 	}
+	report := cfg.Report
+	if report == nil {
+		report = NopReporter{}
+	} else {
+		cfg.Store = reportingStore{Store: cfg.Store, r: report}
+	}
 	switch {
 	case cfg.TTL < 0:
 		return nil, fmt.Errorf("sessionio: TTL %v must be positive", cfg.TTL)
@@ -421,6 +433,7 @@ func New(cfg Config) (*Manager, error) {
 		caps:    newSocketCaps(cfg.SocketsPerSession, cfg.SocketsPerClient),
 		limiter: newCreateLimiter(cfg.CreateRate, cfg.CreateBurst, cfg.CreateGlobalRate, cfg.CreateGlobalBurst, maxLimiterClients),
 		log:     cfg.Logger,
+		report:  report,
 		locks:   map[string]*keyLock{},
 		live:    map[string]*Session{},
 		stop:    make(chan struct{}),
@@ -532,6 +545,7 @@ func (m *Manager) Save(r *http.Request, w http.ResponseWriter, s *sessions.Sessi
 			if err := m.cfg.Store.Delete(ctx, keyOf(s.ID)); err != nil {
 				return fmt.Errorf("sessionio: delete: %w", err)
 			}
+			m.endSession(keyOf(s.ID), EndLogout)
 		}
 		if s.ID == st.id {
 			st.id, st.loaded = "", false

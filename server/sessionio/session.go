@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -28,6 +29,7 @@ type Session struct {
 	expires time.Time // the latest expiry this node has seen
 
 	sockets map[*socket.Socket]struct{} // guarded by m.mu
+	ended   atomic.Bool                 // its end was reported (report.go)
 }
 
 // Key names the session outside its cookie: its store key, its room and its
@@ -85,6 +87,14 @@ func (s *Session) Version() uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.version
+}
+
+// snapshot returns the handle's key, a copy of its values and their
+// version, as one state.
+func (s *Session) snapshot() (string, Values, uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.key, cloneValues(s.values), s.version
 }
 
 // Reload reads the session from the store. It returns ErrSessionGone when

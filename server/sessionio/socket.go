@@ -108,6 +108,7 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 		}
 		if !m.allowsOrigin(r) {
 			m.log.Info("sessionio: socket refused: origin not allowed", "origin", r.Header.Get("Origin"))
+			m.report.Refused(CauseOrigin)
 			m.cfg.ErrorHandler(w, r, http.StatusForbidden, ErrForbiddenOrigin)
 			return
 		}
@@ -126,6 +127,7 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 				// will be refused; the namespace middleware refuses it
 				// with a connect error the client can read.
 				m.log.Info("sessionio: socket refused: too many sockets for the client address", "client", client)
+				m.report.Refused(CauseSocketsPerClient)
 				hs := &handshake{client: client, refused: ErrTooManyClientSockets}
 				r = r.WithContext(context.WithValue(r.Context(), handshakeKey{}, hs))
 				engine.ServeHTTP(w, r)
@@ -209,6 +211,11 @@ func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.Extend
 	free, err := m.caps.reserve(hs.id, hs.client)
 	if err != nil {
 		m.log.Info("sessionio: socket refused", "err", err, "session", logKey(keyOf(hs.id)), "client", hs.client)
+		if errors.Is(err, ErrTooManyClientSockets) {
+			m.report.Refused(CauseSocketsPerClient)
+		} else {
+			m.report.Refused(CauseSocketsPerSession)
+		}
 		next(socket.NewExtendedError(err.Error(), nil))
 		return
 	}
@@ -232,6 +239,9 @@ func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.Extend
 	}
 	s.Join(h.Room())
 	m.joinUser(s, h.User())
+	if m.cfg.Report != nil {
+		s.Use(m.receivedEvent)
+	}
 	s.Use(m.eventLimit(s))
 	s.Use(func(_ []any, next func(error)) {
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
@@ -290,7 +300,7 @@ func (m *Manager) sessionLost(h *Session, err error) {
 		m.log.Info("sessionio: session renewed; closing its old connections", "session", logKey(key))
 	case errors.Is(err, ErrSessionGone):
 		m.log.Info("sessionio: session gone; closing its connections", "session", logKey(key))
-		m.reportEnd(key, EndGone)
+		m.endSession(key, EndGone)
 	default:
 		m.log.Warn("sessionio: session reload failed; closing its connections", "session", logKey(key), "err", err)
 	}
@@ -374,9 +384,12 @@ func (m *Manager) checkLoop() {
 
 // checkAll loads each live session once, whatever its number of sockets,
 // and ends those that expired, closes the connections of those that are
-// gone (sessionLost). It does not extend
-// any session's life: an idle tab must not keep its session alive.
+// gone (sessionLost); on a clustered node it also sends the sockets the
+// state they lack (see Resync). It does not extend any session's life: an
+// idle tab must not keep its session alive.
 func (m *Manager) checkAll() {
+	io := m.io.Load()
+	clustered := io != nil && m.clustered.Load()
 	m.mu.Lock()
 	handles := make([]*Session, 0, len(m.live))
 	for _, h := range m.live {
@@ -398,6 +411,8 @@ func (m *Manager) checkAll() {
 			m.sessionLost(h, err)
 		case err != nil:
 			m.log.Warn("sessionio: session check failed", "session", logKey(key), "err", err)
+		case clustered:
+			m.resync(io, h)
 		}
 	}
 }

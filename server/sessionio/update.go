@@ -135,6 +135,7 @@ func (m *Manager) create(ctx context.Context, r *http.Request, apply func(Values
 // createAs is create with the record's metadata.
 func (m *Manager) createAs(ctx context.Context, r *http.Request, apply func(Values) error, meta store.Meta) (string, Values, error) {
 	if !m.limiter.allow(m.cfg.ClientIP(r), time.Now()) {
+		m.report.Refused(CauseSessionRate)
 		return "", nil, &RetryAfterError{After: m.retryAfter()}
 	}
 	v := Values{}
@@ -151,6 +152,7 @@ func (m *Manager) createAs(ctx context.Context, r *http.Request, apply func(Valu
 	if err != nil {
 		return "", nil, err
 	}
+	m.report.SessionCreated()
 	if m.cfg.OnCreate != nil {
 		m.cfg.OnCreate(key)
 	}

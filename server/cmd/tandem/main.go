@@ -178,6 +178,14 @@ var settings = []setting{
 		c.TrustedProxies = list(v)
 		return nil
 	}},
+	{"ADMIN_ADDR", "the operator's listener, host:port, for /metrics and /debug/pprof/ (default off; loopback only unless ADMIN_TOKEN is set)", func(c *options, v string) error {
+		c.AdminAddr = v
+		return nil
+	}},
+	{"ADMIN_TOKEN", "bearer token every request to ADMIN_ADDR must carry; lets ADMIN_ADDR be any address (at least 16 characters); prefer the variable: a flag shows in the process list", func(c *options, v string) error {
+		c.AdminToken = v
+		return nil
+	}},
 	{"WEB_DIR", "directory of the built client (default public/web)", func(c *options, v string) error {
 		c.WebDir = v
 		return nil

@@ -427,6 +427,12 @@ func TestCommandRefusesBadConfiguration(t *testing.T) {
 		{name: "nok, BODY_READ_TIMEOUT too short", givenEnv: []string{"BODY_READ_TIMEOUT=1ms"}, expectVar: "BODY_READ_TIMEOUT"},
 		{name: "nok, MAX_CONNS_PER_CLIENT zero", givenEnv: []string{"MAX_CONNS_PER_CLIENT=0"}, expectVar: "MAX_CONNS_PER_CLIENT"},
 		{name: "nok, TRUSTED_PROXIES a host name", givenEnv: []string{"TRUSTED_PROXIES=10.0.0.0/8,proxy.internal"}, expectVar: "TRUSTED_PROXIES"},
+		{name: "nok, ADMIN_ADDR every interface without ADMIN_TOKEN", givenEnv: []string{"ADMIN_ADDR=:0"}, expectVar: "ADMIN_ADDR"},
+		{name: "nok, ADMIN_ADDR 0.0.0.0 without ADMIN_TOKEN", givenEnv: []string{"ADMIN_ADDR=0.0.0.0:0"}, expectVar: "ADMIN_ADDR"},
+		{name: "nok, ADMIN_ADDR a public address without ADMIN_TOKEN", givenArgs: []string{"-admin-addr", "192.0.2.1:9464"}, expectVar: "ADMIN_ADDR"},
+		{name: "nok, ADMIN_ADDR not host:port", givenEnv: []string{"ADMIN_ADDR=9464"}, expectVar: "ADMIN_ADDR"},
+		{name: "nok, ADMIN_TOKEN short", givenEnv: []string{"ADMIN_ADDR=0.0.0.0:0", "ADMIN_TOKEN=short"}, expectVar: "ADMIN_TOKEN"},
+		{name: "nok, ADMIN_TOKEN without ADMIN_ADDR", givenEnv: []string{"ADMIN_TOKEN=" + strings.Repeat("t", 32)}, expectVar: "ADMIN_TOKEN"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -680,7 +686,8 @@ func TestParseRefusesWhatIsNotASetting(t *testing.T) {
 func TestEveryDesignVariableHasAFlag(t *testing.T) {
 	t.Parallel()
 	design := []string{"PORT", "SPA_PORT", "PUBLIC_URL", "CORS_ORIGINS", "SESSION_STORE", "SESSION_SECRET",
-		"SESSION_TTL", "SESSION_CHECK_INTERVAL", "COOKIE_SECURE", "COOKIE_SAMESITE", "TRUSTED_PROXIES", "LOG_LEVEL"}
+		"SESSION_TTL", "SESSION_CHECK_INTERVAL", "COOKIE_SECURE", "COOKIE_SAMESITE", "TRUSTED_PROXIES", "LOG_LEVEL",
+		"ADMIN_ADDR", "ADMIN_TOKEN"}
 	var usage bytes.Buffer
 	_, err := parse([]string{"-h"}, env(), &usage)
 	if !errors.Is(err, flag.ErrHelp) {

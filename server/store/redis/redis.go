@@ -1,17 +1,23 @@
 // Package redis is a store.Store kept in Redis (go-redis v9), for several
 // tandem nodes sharing their sessions.
 //
-// Each record is one Redis hash under Prefix+key with three fields: d (the
-// data), v (the version) and g (a random generation, new at every Create).
-// Its idle lifetime is the key's TTL, so Redis itself removes expired
-// sessions. Every operation that must see a whole record, or change one
+// Each record is one Redis hash under Prefix+{g}+key (RecordKey; g is the
+// key's group, a hash tag that keeps a record and its user-index entry in
+// one Redis Cluster slot) with the fields d (the data), v (the version), g
+// (a random generation, new at every Create), and the metadata u (user), a
+// (agent), c (created), dl (deadline) and ls (last seen), in Unix ms. Its
+// lifetime is the key's TTL, min(idle TTL, deadline), so Redis itself
+// removes expired sessions. A renewed key's tombstone is a hash with t. The
+// sessions of a user are sorted sets Prefix+{g}+"u:"+user, one per group,
+// changed by the same script as the record (see UserSessions). Every operation that must see a whole record, or change one
 // only if it is still the record that was read, is a Lua script, which
 // Redis runs atomically; a key holding anything else (another type, a
 // missing field) is a corrupt record and every method treats it as absent.
 //
 // Update is optimistic: it reads the record, runs fn in Go, and commits
 // with a script that checks the version and generation did not change in
-// between; on a conflict it runs fn again on the newer record. Updates of
+// between; on a conflict it runs fn again on the newer record, at most
+// MaxConflicts times (then ErrConflict). Updates of
 // one key from one Store wait for each other before they read, so
 // conflicts (and retries) happen only between nodes.
 package redis
@@ -39,6 +45,14 @@ const DefaultPrefix = "tandem:session:"
 
 // ErrClosed is returned by every method after Close.
 var ErrClosed = errors.New("redis store: closed")
+
+// ErrConflict is returned by an Update that met MaxConflicts conflicting
+// updates from other nodes in a row: the store is answering, but the
+// record keeps changing (or is damaged in a way the scripts do not see).
+var ErrConflict = errors.New("redis store: too many conflicting updates")
+
+// MaxConflicts bounds the tries of one Update.
+const MaxConflicts = 64
 
 // Options configures a Store.
 type Options struct {
@@ -159,7 +173,7 @@ const luaValid = `
 local function valid(k)
   if redis.call('TYPE', k).ok ~= 'hash' then return false end
   local f = redis.call('HMGET', k, 'v', 'd', 'g')
-  return f[1] and #f[1] <= 19 and string.match(f[1], '^[1-9][0-9]*$') and f[2] and f[3]
+  return f[1] and #f[1] <= 18 and string.match(f[1], '^[1-9][0-9]*$') and f[2] and f[3]
 end
 local function tomb(k)
   return redis.call('TYPE', k).ok == 'hash' and redis.call('HEXISTS', k, 't') == 1
@@ -355,6 +369,9 @@ func parseLoad(res []any, err error) (record, error) {
 		gen: str(2),
 	}
 	rec.LastSeen = fromUnixMs(num(8))
+	if dl := rec.Deadline; !dl.IsZero() && rec.Expires.After(dl) {
+		rec.Expires = dl // PTTL read late, not a longer life
+	}
 	return rec, nil
 }
 
@@ -407,6 +424,9 @@ func (s *Store) Update(ctx context.Context, key string, ttl time.Duration, fn st
 	}
 	defer unlock()
 	for attempt := 0; ; attempt++ {
+		if attempt == MaxConflicts {
+			return store.Record{}, fmt.Errorf("%w (%d tries)", ErrConflict, attempt)
+		}
 		if s.closed.Load() {
 			return store.Record{}, ErrClosed
 		}
@@ -429,6 +449,9 @@ func (s *Store) Update(ctx context.Context, key string, ttl time.Duration, fn st
 			rec := cur.Record
 			rec.Data = append([]byte(nil), data...)
 			rec.Version, rec.Expires, rec.LastSeen = version, expires, time.Now()
+			if dl := rec.Deadline; !dl.IsZero() && rec.Expires.After(dl) {
+				rec.Expires = dl
+			}
 			return rec, nil
 		}
 		// Another node committed in between: back off a little (more
@@ -464,6 +487,9 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 		return err
 	}
 	for attempt := 0; ; attempt++ {
+		if attempt == MaxConflicts {
+			return fmt.Errorf("%w (%d tries)", ErrConflict, attempt)
+		}
 		cur, err := s.load(ctx, key)
 		if err != nil {
 			return s.wrap("touch", err)
@@ -499,6 +525,9 @@ func (s *Store) Renew(ctx context.Context, oldKey, newKey string, meta store.Met
 	}
 	defer unlock()
 	for attempt := 0; ; attempt++ {
+		if attempt == MaxConflicts {
+			return store.Record{}, fmt.Errorf("%w (%d tries)", ErrConflict, attempt)
+		}
 		old, err := s.load(ctx, oldKey)
 		if err != nil {
 			return store.Record{}, s.wrap("renew", err)

@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -194,4 +195,84 @@ func BenchmarkUpdate(b *testing.B) {
 func BenchmarkUpdateParallel(b *testing.B) {
 	srv := tandemtest.StartRedis(b)
 	storetest.BenchmarkUpdateParallel(b, func(tb testing.TB) storetest.Harness { return harness(tb, srv, srv.URL(0)) })
+}
+
+// Issue 13 item 8: a version field spelled any other way than the store
+// writes it ("01", "+1", "1.0", " 1", a 19-digit number) is a damaged
+// record: absent to Load, Update and Touch at once, and replaced by
+// Create. Before, "01" passed Lua's tonumber and failed every string
+// compare of the commit, so Update retried forever.
+func TestNonCanonicalVersionIsADamagedRecord(t *testing.T) {
+	srv := tandemtest.StartRedis(t)
+	s, _ := redis.Open(srv.URL(0), redis.Options{Prefix: "test:"})
+	t.Cleanup(func() { s.Close() })
+	raw := srv.Client(0)
+	ctx := t.Context()
+	for _, v := range []string{"01", "+1", "1.0", " 1", "1e3", "0", "1234567890123456789"} {
+		key := storetest.Key(t, "v"+v)
+		if err := raw.HSet(ctx, s.RecordKey(key), "v", v, "d", storetest.EncodeCounter(1), "g", "0123456789abcdef").Err(); err != nil {
+			t.Fatal(err)
+		}
+		raw.Expire(ctx, s.RecordKey(key), time.Hour)
+		evals := func() int64 {
+			stats := raw.Info(ctx, "commandstats").Val()
+			var n int64
+			for _, cmd := range []string{"cmdstat_evalsha:calls=", "cmdstat_eval:calls="} {
+				if i := strings.Index(stats, cmd); i >= 0 {
+					f, _ := strconv.ParseInt(strings.SplitN(stats[i+len(cmd):], ",", 2)[0], 10, 64)
+					n += f
+				}
+			}
+			return n
+		}
+		before := evals()
+		start := time.Now()
+		calls := 0
+		_, err := s.Update(ctx, key, time.Hour, func(d []byte) ([]byte, error) { calls++; return storetest.Increment(d) })
+		if !errors.Is(err, store.ErrNotFound) || calls != 0 {
+			t.Errorf("v=%q: Update = %v after %d calls of fn, want ErrNotFound without calling fn", v, err, calls)
+		}
+		if n := evals() - before; n > 2 || time.Since(start) > time.Second {
+			t.Errorf("v=%q: Update ran %d scripts in %v", v, n, time.Since(start))
+		}
+		if _, err := s.Load(ctx, key); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("v=%q: Load = %v, want ErrNotFound", v, err)
+		}
+		if err := s.Touch(ctx, key, time.Hour); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("v=%q: Touch = %v, want ErrNotFound", v, err)
+		}
+		if err := s.Create(ctx, key, []byte("new"), store.Meta{}, time.Hour); err != nil {
+			t.Errorf("v=%q: Create over the damaged record = %v", v, err)
+		}
+		if rec, err := s.Load(ctx, key); err != nil || string(rec.Data) != "new" || rec.Version != 1 {
+			t.Errorf("v=%q: Load after Create = %q v%d, %v", v, rec.Data, rec.Version, err)
+		}
+	}
+}
+
+// Issue 13 item 8: an Update that conflicts at every try gives up after
+// redis.MaxConflicts tries with ErrConflict (the server answers 503)
+// instead of retrying for as long as the client waits.
+func TestUpdateConflictsAreBounded(t *testing.T) {
+	srv := tandemtest.StartRedis(t)
+	s, _ := redis.Open(srv.URL(0), redis.Options{Prefix: "test:"})
+	t.Cleanup(func() { s.Close() })
+	raw := srv.Client(0)
+	ctx := t.Context()
+	key := storetest.Key(t, "k")
+	if err := s.Create(ctx, key, storetest.EncodeCounter(0), store.Meta{}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	_, err := s.Update(ctx, key, time.Hour, func(d []byte) ([]byte, error) {
+		calls++
+		// Another node commits between every read and its commit.
+		if err := raw.HIncrBy(context.Background(), s.RecordKey(key), "v", 1).Err(); err != nil {
+			return nil, err
+		}
+		return storetest.Increment(d)
+	})
+	if !errors.Is(err, redis.ErrConflict) || calls != redis.MaxConflicts {
+		t.Errorf("Update = %v after %d tries, want ErrConflict after %d", err, calls, redis.MaxConflicts)
+	}
 }

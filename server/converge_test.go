@@ -1,0 +1,126 @@
+package server_test
+
+import (
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tandem-go/tandem/internal/tandemtest"
+	"github.com/tandem-go/tandem/server"
+	"github.com/tandem-go/tandem/shared"
+)
+
+// Issue 17, convergence: after the adapter's connection to Redis drops and
+// comes back, every socket of every node converges to its session's current
+// state without waiting for a further change, and never goes back.
+
+// converges reads s's current counts until one is want, before deadline,
+// and fails the test if none is, or if the count ever went down. It
+// returns when want arrived.
+func converges(t *testing.T, name string, s *tandemtest.Socket, last, want int, deadline time.Time) time.Time {
+	t.Helper()
+	for {
+		e, ok := s.Next(time.Until(deadline))
+		if !ok {
+			t.Errorf("%s: current count %d, want %d by the deadline; saw %v", name, last, want, s.Seen())
+			return time.Time{}
+		}
+		if e.Name != shared.EventCurrentCount {
+			continue
+		}
+		var n int
+		e.Arg(t, 0, &n)
+		if n < last {
+			t.Errorf("%s: current count %d after %d: it went backwards", name, n, last)
+		}
+		last = n
+		if n == want {
+			return time.Now()
+		}
+	}
+}
+
+// A Redis restart (AOF, so the session survives; down 3 s): the first
+// change committed on node 1 once Redis is back reaches every socket of the
+// session on node 2 within 2 s, with no further change. Before the resync,
+// node 2's subscription was often still backing off when node 1 published,
+// and its sockets never heard of the change.
+func TestClusterConvergesAfterRedisRestart(t *testing.T) {
+	rds := tandemtest.StartRedisAOF(t)
+	nodes := startNodes(t, rds, 2, server.Config{})
+	drv := tandemtest.NewDriver(t)
+	a := tandemtest.NewClient(t, nodes[0].URL())
+	a.Incr()
+	var socks []*tandemtest.Socket
+	for _, tr := range transports {
+		socks = append(socks, drv.Dial(nodes[1].URL(), tandemtest.Options{Cookie: a.Cookie(), Transport: tr}))
+	}
+	if got := a.Incr(); got != 2 {
+		t.Fatalf("incr on node 1 = %d, want 2", got)
+	}
+	for i, s := range socks {
+		if got := s.Count(wait); got != 2 {
+			t.Fatalf("socket %d on node 2: count %d before the restart, want 2", i, got)
+		}
+	}
+
+	rds.Kill()
+	time.Sleep(3 * time.Second) // the outage itself: Redis is down for 3 s
+	rds.Start()
+	var body string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var status int
+		status, body, _ = a.Do(http.MethodPost, shared.RouteIncr)
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("POST /incr on node 1 still %d %s 20s after Redis came back", status, body)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for Redis to answer again
+	}
+	committed := time.Now()
+	want, err := strconv.Atoi(body)
+	if err != nil || want != 3 {
+		t.Fatalf("first incr after the restart = %q, want 3 (the session survives the restart)", body)
+	}
+	for i, s := range socks {
+		if at := converges(t, "socket "+strconv.Itoa(i)+" on node 2", s, 2, want, committed.Add(2*time.Second)); !at.IsZero() {
+			t.Logf("socket %d on node 2 had the count %v after the commit", i, at.Sub(committed).Round(time.Millisecond))
+		}
+	}
+}
+
+// CLIENT KILL TYPE pubsub while 100 increments flow through node 1 (once in
+// the middle, once before the last): every socket on node 2 ends at the
+// final count within 2 s of the last increment, never going back.
+func TestClusterConvergesAfterPubsubKill(t *testing.T) {
+	rds := tandemtest.StartRedis(t)
+	nodes := startNodes(t, rds, 2, server.Config{})
+	drv := tandemtest.NewDriver(t)
+	a := tandemtest.NewClient(t, nodes[0].URL())
+	a.Incr()
+	var socks []*tandemtest.Socket
+	for _, tr := range transports {
+		socks = append(socks, drv.Dial(nodes[1].URL(), tandemtest.Options{Cookie: a.Cookie(), Transport: tr}))
+	}
+	raw := rds.Client(0)
+	for i := 1; i <= 100; i++ {
+		if i == 50 || i == 100 {
+			if err := raw.ClientKillByFilter(t.Context(), "TYPE", "pubsub").Err(); err != nil {
+				t.Fatalf("CLIENT KILL TYPE pubsub: %v", err)
+			}
+		}
+		if got := a.Incr(); got != 1+i {
+			t.Fatalf("increment %d on node 1 = %d, want %d", i, got, 1+i)
+		}
+	}
+	last := time.Now()
+	for i, s := range socks {
+		if at := converges(t, "socket "+strconv.Itoa(i)+" on node 2", s, 1, 101, last.Add(2*time.Second)); !at.IsZero() {
+			t.Logf("socket %d on node 2 had the final count %v after the last increment", i, at.Sub(last).Round(time.Millisecond))
+		}
+	}
+}
