@@ -100,6 +100,13 @@ type Config struct {
 	// off.
 	SocketsPerSession int
 	SocketsPerClient  int
+	// EngineConnsPerClient caps the Engine.IO connections one client
+	// address may have open on this server at once, from the handshake to
+	// the close, whether or not they join a namespace
+	// (ENGINE_CONNS_PER_CLIENT); a handshake over it gets 429. Default
+	// sessionio.DefaultEngineConnsPerClient (128); sessionio.Off turns it
+	// off.
+	EngineConnsPerClient int
 	// SessionCreateGlobalRate bounds the sessions all clients together can
 	// create per second (SESSION_CREATE_GLOBAL_RATE), with a burst of ten
 	// seconds' worth (at least 1000). Default 100; sessionio.Off (-1) turns
@@ -282,6 +289,9 @@ func (cfg Config) resolve() (*resolved, error) {
 	}
 	if r.SocketsPerClient < 0 && r.SocketsPerClient != sessionio.Off {
 		return nil, configErr("SOCKETS_PER_CLIENT", "%d must be positive, or off", r.SocketsPerClient)
+	}
+	if r.EngineConnsPerClient < 0 && r.EngineConnsPerClient != sessionio.Off {
+		return nil, configErr("ENGINE_CONNS_PER_CLIENT", "%d must be positive, or off", r.EngineConnsPerClient)
 	}
 	if r.SessionCreateGlobalRate < 0 && r.SessionCreateGlobalRate != sessionio.Off || !finite(r.SessionCreateGlobalRate) {
 		return nil, configErr("SESSION_CREATE_GLOBAL_RATE", "%v must be positive, or off", r.SessionCreateGlobalRate)

@@ -223,6 +223,14 @@ type Config struct {
 	// ended, refusals, store calls and their durations, events received
 	// and delivered (see Reporter). Default: nothing is reported.
 	Report Reporter
+
+	// EngineConnsPerClient caps the Engine.IO connections one client
+	// address (ClientIP) may have open on this node at once, counted from
+	// the handshake to the connection's close whether or not it ever joins
+	// a namespace. A handshake over it is refused with 429 and
+	// ErrTooManyClientConns, and creates no session. Default
+	// DefaultEngineConnsPerClient; Off turns the cap off.
+	EngineConnsPerClient int
 }
 
 // Cookie holds the attributes of the session cookie. It is always HttpOnly.
@@ -261,6 +269,7 @@ type Manager struct {
 	origins originPolicy
 	limiter *createLimiter
 	caps    *socketCaps
+	conns   *connCaps
 	log     *slog.Logger
 	report  Reporter // never nil: NopReporter when Config.Report is
 
@@ -371,6 +380,9 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.SocketsPerClient == 0 {
 		cfg.SocketsPerClient = DefaultSocketsPerClient
 	}
+	if cfg.EngineConnsPerClient == 0 {
+		cfg.EngineConnsPerClient = DefaultEngineConnsPerClient
+	}
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteIP
 	}
@@ -402,6 +414,8 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("sessionio: CreateRate and CreateGlobalRate must be positive, or Off")
 	case cfg.SocketsPerSession < 0 && cfg.SocketsPerSession != Off, cfg.SocketsPerClient < 0 && cfg.SocketsPerClient != Off:
 		return nil, errors.New("sessionio: SocketsPerSession and SocketsPerClient must be positive, or Off")
+	case cfg.EngineConnsPerClient < 0 && cfg.EngineConnsPerClient != Off:
+		return nil, errors.New("sessionio: EngineConnsPerClient must be positive, or Off")
 	case isNaNOrInf(cfg.CreateRate) || isNaNOrInf(cfg.CreateGlobalRate) || isNaNOrInf(cfg.EventRate):
 		return nil, errors.New("sessionio: CreateRate, CreateGlobalRate and EventRate must be finite numbers")
 	case cfg.CreateBurst < 0 || cfg.CreateGlobalBurst < 0:
@@ -431,6 +445,7 @@ func New(cfg Config) (*Manager, error) {
 		origins: origins,
 		public:  public,
 		caps:    newSocketCaps(cfg.SocketsPerSession, cfg.SocketsPerClient),
+		conns:   newConnCaps(cfg.EngineConnsPerClient),
 		limiter: newCreateLimiter(cfg.CreateRate, cfg.CreateBurst, cfg.CreateGlobalRate, cfg.CreateGlobalBurst, maxLimiterClients),
 		log:     cfg.Logger,
 		report:  report,

@@ -110,7 +110,8 @@ const (
 	// CausePayload: a message or body over its size bound.
 	CausePayload Cause = "payload"
 	// CauseConnsPerClient: a connection over the bound of its client
-	// address (reported by the application's listener).
+	// address: a TCP connection (reported by the application's listener)
+	// or an Engine.IO handshake over Config.EngineConnsPerClient.
 	CauseConnsPerClient Cause = "conns_per_client"
 	// CauseBodyTimeout: a request body that did not arrive in time
 	// (reported by the application).

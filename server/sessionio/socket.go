@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zishang520/socket.io/servers/engine/v3"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 
@@ -22,6 +23,7 @@ type handshake struct {
 	id     string
 	cookie *http.Cookie // set when the handshake created the session
 	client string       // Config.ClientIP of the handshake request
+	slot   *connSlot    // the connection's place under EngineConnsPerClient
 	// refused is set, instead of id, when the client address already had
 	// its cap of sockets: the handshake made no session, and the socket is
 	// refused with this error.
@@ -91,6 +93,7 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 	maxBody := io.Engine().Opts().MaxHttpBufferSize() // with the engine's defaults
 	rules := newHandshakeRules(io)
 	io.Engine().Use(m.setCookie)
+	_ = io.Engine().On("connection", m.adoptSlot)
 	io.Use(m.NamespaceMiddleware)
 	m.io.Store(io)
 	if m.checking {
@@ -122,18 +125,33 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 			return
 		}
 		if q.isHandshake(r) {
-			if client := m.cfg.ClientIP(r); m.caps.clientFull(client) {
+			client := m.cfg.ClientIP(r)
+			slot, ok := m.conns.take(client)
+			if !ok {
+				m.log.Info("sessionio: handshake refused: too many connections for the client address", "client", client)
+				m.report.Refused(CauseConnsPerClient)
+				w.Header().Set("Retry-After", strconv.Itoa(connRetryAfter))
+				m.cfg.ErrorHandler(w, r, http.StatusTooManyRequests, ErrTooManyClientConns)
+				return
+			}
+			// The engine socket adopts the slot (adoptSlot); if the engine
+			// made none, the slot ends with the request.
+			defer slot.abandon()
+			if m.caps.clientFull(client) {
 				// Neither load nor create a session for a socket that
 				// will be refused; the namespace middleware refuses it
 				// with a connect error the client can read.
 				m.log.Info("sessionio: socket refused: too many sockets for the client address", "client", client)
 				m.report.Refused(CauseSocketsPerClient)
-				hs := &handshake{client: client, refused: ErrTooManyClientSockets}
+				hs := &handshake{client: client, slot: slot, refused: ErrTooManyClientSockets}
 				r = r.WithContext(context.WithValue(r.Context(), handshakeKey{}, hs))
 				engine.ServeHTTP(w, r)
 				return
 			}
 			hs, err := m.handshakeSession(r)
+			if hs != nil {
+				hs.slot = slot
+			}
 			if err != nil {
 				status := http.StatusServiceUnavailable
 				if errors.Is(err, ErrSessionRenewed) {
@@ -181,6 +199,27 @@ func (m *Manager) handshakeSession(r *http.Request) (*handshake, error) {
 		return nil, err
 	}
 	return &handshake{id: id, cookie: m.cookie(r, id), client: m.cfg.ClientIP(r)}, nil
+}
+
+// connRetryAfter is the Retry-After, in seconds, of a handshake refused by
+// EngineConnsPerClient: about the time an idle connection of the client's
+// takes to end (the connect timeout of one that joins no namespace).
+const connRetryAfter = 10
+
+// adoptSlot is the engine's connection listener: the new engine socket
+// takes over its handshake's slot under EngineConnsPerClient, and frees it
+// when it closes.
+func (m *Manager) adoptSlot(args ...any) {
+	if len(args) == 0 {
+		return
+	}
+	conn, ok := args[0].(engine.Socket)
+	if !ok {
+		return
+	}
+	if hs, ok := conn.Request().Request().Context().Value(handshakeKey{}).(*handshake); ok && hs.slot != nil {
+		hs.slot.adopt(conn)
+	}
 }
 
 // setCookie is Engine.IO middleware: it puts the cookie of a session made by
@@ -421,7 +460,7 @@ func (m *Manager) checkAll() {
 // names the reason without internal details.
 func writeError(w http.ResponseWriter, _ *http.Request, status int, err error) {
 	msg := http.StatusText(status)
-	for _, e := range []error{ErrForbiddenOrigin, ErrTooManySessions, ErrStoreUnavailable} {
+	for _, e := range []error{ErrForbiddenOrigin, ErrTooManySessions, ErrTooManyClientConns, ErrStoreUnavailable} {
 		if errors.Is(err, e) {
 			msg = strings.TrimPrefix(e.Error(), "sessionio: ")
 			break

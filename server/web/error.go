@@ -92,6 +92,8 @@ func SocketRefusal(w http.ResponseWriter, _ *http.Request, status int, err error
 		msg = "origin not allowed"
 	case errors.Is(err, sessionio.ErrTooManySessions):
 		msg = "too many new sessions from this address; retry later"
+	case errors.Is(err, sessionio.ErrTooManyClientConns):
+		msg = "too many connections from this address; retry later"
 	case errors.Is(err, sessionio.ErrStoreUnavailable):
 		msg = "session store unavailable"
 	case errors.Is(err, sessionio.ErrBadHandshake):

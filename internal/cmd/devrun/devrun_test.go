@@ -198,7 +198,8 @@ func startDev(ctx context.Context, t *testing.T, dir string) *dev {
 		d := &dev{log: newLineLog(), done: make(chan struct{}), port: port, spaPort: port + 1, attempt: attempt}
 		d.cmd = exec.Command("go", "tool", "task", "dev")
 		d.cmd.Dir = dir
-		d.cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(d.port), "SPA_PORT="+strconv.Itoa(d.spaPort))
+		// ADMIN_ADDR: the task's fixed 127.0.0.1:9464 would collide with any other run.
+		d.cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(d.port), "SPA_PORT="+strconv.Itoa(d.spaPort), "ADMIN_ADDR=127.0.0.1:0")
 		d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 		d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		// A server left behind would hold the output pipe open: Wait

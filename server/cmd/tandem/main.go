@@ -131,6 +131,9 @@ var settings = []setting{
 	{"SOCKETS_PER_CLIENT", "sockets one client address may have open at once, or off (default 128)", func(c *options, v string) error {
 		return socketCap(&c.SocketsPerClient, v)
 	}},
+	{"ENGINE_CONNS_PER_CLIENT", "Engine.IO connections one client address may have open at once, joined to a namespace or not, or off (default 128)", func(c *options, v string) error {
+		return socketCap(&c.EngineConnsPerClient, v)
+	}},
 	{"SESSION_CREATE_GLOBAL_RATE", "sessions per second all clients together may create, or off (default 100; burst ten seconds' worth, at least 1000)", func(c *options, v string) error {
 		if strings.EqualFold(v, "off") {
 			c.SessionCreateGlobalRate = sessionio.Off
