@@ -218,6 +218,10 @@ type Config struct {
 	SocketsPerSession int
 	SocketsPerClient  int
 
+	// Users configures what the manager does for signed-in sessions: the
+	// bound on a user's sessions and the devices-changed event.
+	Users UsersConfig
+
 	// Report, if set, is told what the manager does: sessions created and
 	// ended, refusals, store calls and their durations, events received
 	// and delivered (see Reporter). Default: nothing is reported.
@@ -299,6 +303,7 @@ type Manager struct {
 	checking bool                // the check loop was started; guarded by mu
 
 	sockets sync.Map // *socket.Socket -> *Session, for FromSocket
+	users   userHub  // see users.go
 
 	stop chan struct{} // closed by Shutdown
 	done chan struct{} // closed once the background work has ended
@@ -418,6 +423,9 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("sessionio: CreateRate, CreateGlobalRate and EventRate must be finite numbers")
 	case cfg.CreateBurst < 0 || cfg.CreateGlobalBurst < 0:
 		return nil, errors.New("sessionio: CreateBurst and CreateGlobalBurst must not be negative")
+	}
+	if err := cfg.Users.fill(); err != nil {
+		return nil, err
 	}
 	origins, err := newOriginPolicy(cfg.AllowedOrigins)
 	if err != nil {
