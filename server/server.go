@@ -96,8 +96,9 @@ func (s *Server) build(keys [][]byte) error {
 		TTL:    r.SessionTTL,
 		MaxAge: r.SessionMaxAge,
 		// The app's event: the library names none of its own.
-		EndEvent:  shared.EventSessionEnded,
-		PublicURL: r.PublicURL,
+		EndEvent:   shared.EventSessionEnded,
+		PublicURL:  r.PublicURL,
+		TrustProxy: r.client.FromProxy, // TRUSTED_PROXIES' X-Forwarded-Proto names the own origin
 		Cookie: sessionio.Cookie{
 			Name:     r.cookieName,
 			Secure:   r.CookieSecure,
