@@ -563,6 +563,7 @@ func (m *Manager) Save(r *http.Request, w http.ResponseWriter, s *sessions.Sessi
 			if err := m.cfg.Store.Delete(ctx, keyOf(s.ID)); err != nil {
 				return fmt.Errorf("sessionio: delete: %w", err)
 			}
+			m.endSession(keyOf(s.ID), EndLogout)
 		}
 		if s.ID == st.id {
 			st.id, st.loaded = "", false

@@ -25,10 +25,11 @@ type Reporter interface {
 	// SessionCreated is called once per session the manager created (by
 	// Update, Save or a socket handshake), after the store has it.
 	SessionCreated()
-	// SessionEnded is called once per session that this node ended (End,
-	// with its reason) or found ended (its sockets' reload or periodic
-	// check). Destroy and Save only delete the record: the End that tells
-	// the sockets reports it, so a logout counts once.
+	// SessionEnded is called once per session that this node ended or
+	// found ended, with the reason: a logout by the Destroy (or Save with
+	// a negative MaxAge) that deleted it (End does not report it again),
+	// any other reason by End, by the sockets' reload or the periodic
+	// check.
 	SessionEnded(reason EndReason)
 	// Refused is called for every request, socket or event refused by one
 	// of the limits or checks, with its cause.
@@ -69,8 +70,8 @@ type EndReason string
 // The reasons of Reporter.SessionEnded. They are the values of the
 // "session ended" event's reason, plus gone.
 const (
-	// EndLogout: the application ended it (End after Destroy, or after
-	// Save with a negative MaxAge).
+	// EndLogout: the application ended it (Destroy, or Save with a
+	// negative MaxAge).
 	EndLogout EndReason = "logout"
 	// EndRevoked: ended from another session of its user.
 	EndRevoked EndReason = "revoked"
