@@ -53,7 +53,22 @@ type Options struct {
 	// Prefix is put before every key, so one Redis can serve several apps
 	// (or several tandem deployments). Default DefaultPrefix.
 	Prefix string
+
+	// WaitReplicas, when positive, makes every write wait until that many
+	// replicas have it (WAIT, on the connection that wrote), for at most
+	// WaitTimeout (default 1s), before it succeeds: a write the store
+	// acknowledged then survives a failover to one of those replicas. A
+	// write whose replicas did not confirm in time fails with
+	// ErrNotReplicated (it may still be on the master). Only with a
+	// one-server or Sentinel client (Open's URL: wait_replicas=N, default
+	// 1 for Sentinel).
+	WaitReplicas int
+	WaitTimeout  time.Duration
 }
+
+// ErrNotReplicated is the error of a write that Options.WaitReplicas
+// replicas did not confirm within Options.WaitTimeout.
+var ErrNotReplicated = errors.New("redis store: write not confirmed by the replicas")
 
 // Store is a store.Store in Redis. It is safe for concurrent use, also by
 // several processes sharing one Redis.
@@ -61,6 +76,8 @@ type Store struct {
 	rdb    goredis.UniversalClient
 	own    bool // Close closes rdb
 	prefix string
+	wait   int
+	waitTO time.Duration
 	closed atomic.Bool
 
 	mu    sync.Mutex
@@ -80,19 +97,62 @@ func New(rdb goredis.UniversalClient, opts Options) *Store {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
-	return &Store{rdb: rdb, prefix: opts.Prefix, locks: map[string]*keyLock{}}
+	if opts.WaitTimeout <= 0 {
+		opts.WaitTimeout = time.Second
+	}
+	if _, ok := rdb.(*goredis.Client); !ok {
+		opts.WaitReplicas = 0 // WAIT needs one connection for the write and the wait
+	}
+	return &Store{rdb: rdb, prefix: opts.Prefix, wait: opts.WaitReplicas, waitTO: opts.WaitTimeout, locks: map[string]*keyLock{}}
+}
+
+// scripter returns what a write runs its script on: with WaitReplicas, a
+// connection of its own (closed by done), so that WAIT counts that write.
+func (s *Store) scripter() (goredis.Scripter, *goredis.Conn) {
+	if s.wait > 0 {
+		c := s.rdb.(*goredis.Client).Conn()
+		return c, c
+	}
+	return s.rdb, nil
+}
+
+// replicated waits, with WaitReplicas, until the replicas have what conn
+// wrote.
+func (s *Store) replicated(ctx context.Context, conn *goredis.Conn) error {
+	if conn == nil {
+		return nil
+	}
+	n, err := conn.Wait(ctx, s.wait, s.waitTO).Result()
+	if err != nil {
+		return s.wrap("wait", err)
+	}
+	if n < int64(s.wait) {
+		return fmt.Errorf("%w: %d of %d within %v", ErrNotReplicated, n, s.wait, s.waitTO)
+	}
+	return nil
 }
 
 // Open connects to the Redis named by url (redis://[:password@]host:port/db,
 // rediss:// for TLS, or unix:///path/to/socket?db=N) and returns a Store
 // that closes its client on Close. It does not wait for Redis to answer:
 // a Redis that is down at start-up makes calls fail until it comes up.
+//
+// url may name a Sentinel or a Cluster deployment too (see NewClient). Its
+// own query option wait_replicas=N sets Options.WaitReplicas (default 1
+// for Sentinel, 0 otherwise) and is not passed on to go-redis.
 func Open(url string, opts Options) (*Store, error) {
-	o, err := ParseURL(url)
+	url, wait, err := WaitReplicas(url)
 	if err != nil {
 		return nil, err
 	}
-	s := New(goredis.NewClient(o), opts)
+	if opts.WaitReplicas == 0 {
+		opts.WaitReplicas = wait
+	}
+	c, _, err := NewClient(url)
+	if err != nil {
+		return nil, err
+	}
+	s := New(c, opts)
 	s.own = true
 	return s, nil
 }
@@ -206,14 +266,18 @@ func (s *Store) Create(ctx context.Context, key string, data []byte, ttl time.Du
 	if err := s.check(ctx, &ttl); err != nil {
 		return err
 	}
-	n, err := createScript.Run(ctx, s.rdb, []string{s.prefix + key}, data, ms(ttl), newGeneration()).Int()
+	run, conn := s.scripter()
+	if conn != nil {
+		defer conn.Close()
+	}
+	n, err := createScript.Run(ctx, run, []string{s.prefix + key}, data, ms(ttl), newGeneration()).Int()
 	if err != nil {
 		return s.wrap("create", err)
 	}
 	if n == 0 {
 		return store.ErrExists
 	}
-	return nil
+	return s.replicated(ctx, conn)
 }
 
 // record is a loaded record and the generation that identifies it.
@@ -267,6 +331,10 @@ func (s *Store) Update(ctx context.Context, key string, ttl time.Duration, fn st
 		return store.Record{}, err
 	}
 	defer unlock()
+	run, conn := s.scripter()
+	if conn != nil {
+		defer conn.Close()
+	}
 	for attempt := 0; ; attempt++ {
 		if attempt == MaxConflicts {
 			return store.Record{}, fmt.Errorf("%w (%d tries)", ErrConflict, attempt)
@@ -282,7 +350,7 @@ func (s *Store) Update(ctx context.Context, key string, ttl time.Duration, fn st
 		if err != nil {
 			return store.Record{}, err
 		}
-		res, err := commitScript.Run(ctx, s.rdb, []string{s.prefix + key},
+		res, err := commitScript.Run(ctx, run, []string{s.prefix + key},
 			strconv.FormatUint(cur.Version, 10), cur.gen, data, ms(ttl)).Result()
 		if errors.Is(err, goredis.Nil) {
 			return store.Record{}, store.ErrNotFound
@@ -293,6 +361,9 @@ func (s *Store) Update(ctx context.Context, key string, ttl time.Duration, fn st
 		if vals, ok := res.([]any); ok && len(vals) == 2 {
 			v, _ := vals[0].(int64)
 			pttl, _ := vals[1].(int64)
+			if err := s.replicated(ctx, conn); err != nil {
+				return store.Record{}, err
+			}
 			return store.Record{
 				Data:    append([]byte(nil), data...),
 				Expires: time.Now().Add(time.Duration(pttl) * time.Millisecond),
