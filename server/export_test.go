@@ -14,3 +14,6 @@ func AdapterErrors(s *Server) int64 {
 	}
 	return s.cluster.errors.Load()
 }
+
+// RelayDropped is the number of relay messages s dropped as forged.
+func RelayDropped(s *Server) int64 { return s.Sessions().RelayDropped() }
