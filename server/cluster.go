@@ -119,7 +119,7 @@ func (c *cluster) onError(args ...any) {
 	if !ok {
 		return
 	}
-	c.log.Error("socket.io redis adapter: Redis unreachable; emits and disconnects reach this node's sockets only, and what other nodes publish meanwhile is lost",
+	c.log.Error("socket.io redis adapter: Redis unreachable; emits and disconnects reach this node's sockets only; its sockets are resynced from the store once the subscription is back",
 		"err", err, "errors_since_last_line", quiet, "errors_total", n)
 }
 
