@@ -372,15 +372,41 @@ func TestClusterNodesServeOnePageVersion(t *testing.T) {
 // front of three nodes, with WebSocket and polling-only clients. A change
 // made on another node reaches them; the node they are on stops, they
 // reconnect through nginx to another node and keep their session and
-// count; a logout through nginx ends them.
+// count; a logout through nginx ends them. Issue 18: Prometheus with the
+// shipped scrape configuration (deploy/prometheus) scrapes all three nodes'
+// operator's listeners, and its /api/v1/targets reports them up.
 func TestClusterThroughNginx(t *testing.T) {
 	rds := tandemtest.StartRedis(t)
-	nodes := startNodes(t, rds, 3, server.Config{})
-	var addrs []string
+	nodes := startNodes(t, rds, 3, server.Config{AdminAddr: "127.0.0.1:0"})
+	var addrs, admins []string
 	for _, n := range nodes {
 		addrs = append(addrs, strings.TrimPrefix(n.URL(), "http://"))
+		admins = append(admins, strings.TrimPrefix(n.AdminURL(), "http://"))
 	}
 	ngx := tandemtest.StartNginx(t, addrs)
+	prom := tandemtest.StartPrometheus(t, admins)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		targets := prom.Targets(t)
+		up := map[string]bool{}
+		for _, tg := range targets {
+			if tg.Health == "up" {
+				up[strings.TrimSuffix(strings.TrimPrefix(tg.ScrapeURL, "http://"), "/metrics")] = true
+			}
+		}
+		missing := 0
+		for _, a := range admins {
+			if !up[a] {
+				missing++
+			}
+		}
+		if missing == 0 && len(targets) == len(admins) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus does not report the three nodes up after 30s: %+v (nodes %v)", targets, admins)
+		}
+		time.Sleep(100 * time.Millisecond) // polling Prometheus's view, bounded by the deadline
+	}
 	drv := tandemtest.NewDriver(t)
 	c := tandemtest.NewClient(t, ngx.URL)
 	if got := c.Incr(); got != 1 {

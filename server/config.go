@@ -34,6 +34,11 @@ type Config struct {
 	// SPAAddr, when set, also serves the page on this address, configured
 	// to call PublicURL cross-origin (SPA_PORT gives ":SPA_PORT").
 	SPAAddr string
+	// ListenHost is the host that Addr and SPAAddr listen on when they name
+	// none (LISTEN_HOST): an IP address, or localhost. Default: every
+	// interface. "127.0.0.1" (or "::1") keeps the server off the network,
+	// as go tool task dev and cluster do.
+	ListenHost string
 	// Listener and SPAListener, when set, are served instead of listening
 	// on Addr and SPAAddr (which default to their addresses): a test
 	// listens on 127.0.0.1:0, knows the address before the server starts,
@@ -123,6 +128,20 @@ type Config struct {
 	// none: the client is the TCP peer.
 	TrustedProxies []string
 
+	// AdminAddr, when set, is the operator's listener, host:port
+	// (ADMIN_ADDR): Prometheus metrics at /metrics and Go's profiles at
+	// /debug/pprof/, never served on Addr or SPAAddr. Default off. Without
+	// AdminToken it must be a loopback address (127.0.0.1, ::1,
+	// localhost).
+	AdminAddr string
+	// AdminListener, when set, is served instead of listening on
+	// AdminAddr (as Listener is for Addr).
+	AdminListener net.Listener
+	// AdminToken, when set, lets AdminAddr be any address and makes every
+	// request to it need "Authorization: Bearer <AdminToken>" (ADMIN_TOKEN);
+	// anything else gets 401. At least 16 characters.
+	AdminToken string
+
 	// WebDir holds the built client: app.wasm, the socket.io client, css
 	// and icons (WEB_DIR). Default "public/web".
 	WebDir string
@@ -170,14 +189,23 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.Addr == "" {
 		r.Addr = ":3000"
 	}
-	_, port, err := net.SplitHostPort(r.Addr)
+	if h := r.ListenHost; h != "" && h != "localhost" && net.ParseIP(h) == nil {
+		return nil, configErr("LISTEN_HOST", "%q is not an IP address or localhost; use 127.0.0.1 for loopback only", h)
+	}
+	host, port, err := net.SplitHostPort(r.Addr)
 	if err != nil {
 		return nil, configErr("PORT", "%q is not host:port: %v", r.Addr, err)
 	}
+	if host == "" && r.ListenHost != "" && r.Listener == nil {
+		r.Addr = net.JoinHostPort(r.ListenHost, port)
+	}
 	if r.SPAAddr != "" {
-		_, spaPort, err := net.SplitHostPort(r.SPAAddr)
+		spaHost, spaPort, err := net.SplitHostPort(r.SPAAddr)
 		if err != nil {
 			return nil, configErr("SPA_PORT", "%q is not host:port: %v", r.SPAAddr, err)
+		}
+		if spaHost == "" && r.ListenHost != "" && r.SPAListener == nil {
+			r.SPAAddr = net.JoinHostPort(r.ListenHost, spaPort)
 		}
 		if r.CORSOrigins == nil && spaPort != "0" {
 			r.CORSOrigins = []string{"http://localhost:" + spaPort}
@@ -295,6 +323,9 @@ func (cfg Config) resolve() (*resolved, error) {
 	r.client = web.NewClientAddr(trusted)
 	if r.WebDir == "" {
 		r.WebDir = filepath.Join("public", "web")
+	}
+	if err := r.checkAdmin(); err != nil {
+		return nil, err
 	}
 	if r.Logger == nil {
 		r.Logger = slog.Default()
@@ -445,3 +476,40 @@ func (r *resolved) sessionCreateGlobalBurst() int {
 // finite reports whether f is neither NaN nor infinite: NaN passes every
 // "< 0" check and Inf every bound, and either would turn a limit off.
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// minAdminToken is the shortest ADMIN_TOKEN accepted.
+const minAdminToken = 16
+
+// checkAdmin refuses an operator's listener that anyone could reach: a
+// non-loopback ADMIN_ADDR (an empty host is every interface) needs
+// ADMIN_TOKEN.
+func (r *resolved) checkAdmin() error {
+	if r.AdminAddr == "" && r.AdminListener != nil {
+		r.AdminAddr = r.AdminListener.Addr().String()
+	}
+	if r.AdminToken != "" && len(r.AdminToken) < minAdminToken {
+		return configErr("ADMIN_TOKEN", "is %d characters; use at least %d random characters (e.g. openssl rand -hex 32)", len(r.AdminToken), minAdminToken)
+	}
+	if r.AdminAddr == "" {
+		if r.AdminToken != "" {
+			return configErr("ADMIN_TOKEN", "is set but ADMIN_ADDR is not; set ADMIN_ADDR (e.g. 127.0.0.1:9464) or unset ADMIN_TOKEN")
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(r.AdminAddr)
+	if err != nil {
+		return configErr("ADMIN_ADDR", "%q is not host:port, e.g. 127.0.0.1:9464: %v", r.AdminAddr, err)
+	}
+	if r.AdminToken == "" && !isLoopback(host) {
+		return configErr("ADMIN_ADDR", "%q is not a loopback address; use 127.0.0.1:PORT, or set ADMIN_TOKEN to serve it elsewhere behind a bearer token", r.AdminAddr)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -24,9 +24,11 @@ import (
 	"github.com/zishang520/socket.io/v3/pkg/types"
 
 	"github.com/tandem-go/tandem/server/counter"
+	"github.com/tandem-go/tandem/server/metrics"
 	"github.com/tandem-go/tandem/server/realtime"
 	"github.com/tandem-go/tandem/server/sessionio"
 	"github.com/tandem-go/tandem/server/store"
+	"github.com/tandem-go/tandem/server/transport"
 	"github.com/tandem-go/tandem/server/web"
 	"github.com/tandem-go/tandem/shared"
 	"github.com/tandem-go/tandem/webclient"
@@ -45,9 +47,10 @@ type Server struct {
 	io       *socket.Server
 	cluster  *cluster // nil unless SESSION_STORE is Redis
 	echo     *echo.Echo
+	metrics  *metrics.Metrics // nil unless ADMIN_ADDR is set
 
-	api, spa     *http.Server
-	apiLn, spaLn net.Listener
+	api, spa, admin       *http.Server
+	apiLn, spaLn, adminLn net.Listener
 
 	closeOnce sync.Once
 	closeErr  error
@@ -82,6 +85,13 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) build(keys [][]byte) error {
 	r := s.cfg
 	origins := r.allowedOrigins()
+	// Metrics only when someone can read them: without ADMIN_ADDR nothing
+	// is counted at all.
+	var report sessionio.Reporter
+	if r.AdminAddr != "" {
+		s.metrics = newMetrics(backendKind(r))
+		report = s.metrics
+	}
 	sessions, err := sessionio.New(sessionio.Config{
 		Store: s.store,
 		Keys:  keys,
@@ -104,6 +114,7 @@ func (s *Server) build(keys [][]byte) error {
 		ClientIP:          r.client.Of,
 		Logger:            s.log,
 		ErrorHandler:      web.SocketRefusal,
+		Report:            report,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -115,6 +126,9 @@ func (s *Server) build(keys [][]byte) error {
 	opts.SetPath(shared.SocketPath)
 	opts.SetMaxHttpBufferSize(r.MaxSocketPayload)
 	opts.SetPerMessageDeflate(uncompressed)
+	// tandem's polling transport: no response is written by a goroutine
+	// other than its request's (server/transport).
+	transport.Register(opts)
 	if isRedis(r.Store) {
 		// Several nodes: room emits and disconnects go through Redis.
 		c, err := newCluster(r.Store, s.log)
@@ -135,6 +149,9 @@ func (s *Server) build(keys [][]byte) error {
 		return fmt.Errorf("server: %w", err)
 	}
 	hub := realtime.New(s.io, sessions, s.log)
+	if s.metrics != nil {
+		s.metrics.WatchSockets(s.io)
+	}
 	sessions.OnResync(hub.State)
 
 	e := echo.New()
@@ -142,6 +159,9 @@ func (s *Server) build(keys [][]byte) error {
 	e.HTTPErrorHandler = web.ErrorHandler(s.log, r.client.Of)
 	// c.RealIP() anywhere names the client as the limits do.
 	e.IPExtractor = r.client.Of
+	if s.metrics != nil {
+		e.Use(s.metrics.Middleware()) // first: it sees the code of a recovered panic
+	}
 	e.Use(middleware.Recover())
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -265,6 +285,24 @@ func (s *Server) Start() error {
 		go s.serve(s.spa, ln, "spa")
 		s.log.Info("cross-origin page listening", "url", s.SPAURL(), "api", api)
 	}
+	if s.cfg.AdminAddr != "" {
+		ln, err := listen(s.cfg.AdminListener, s.cfg.AdminAddr)
+		if err != nil {
+			return configErr("ADMIN_ADDR", "cannot listen on %s: %v", s.cfg.AdminAddr, err)
+		}
+		s.adminLn = ln
+		s.admin = &http.Server{
+			Handler:           s.adminHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}
+		go func() {
+			if err := s.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("listener stopped", "listener", "admin", "err", err)
+			}
+		}()
+		s.log.Info("operator's listener (metrics, pprof)", "url", s.AdminURL()+"/metrics", "token", s.cfg.AdminToken != "")
+	}
 	return nil
 }
 
@@ -330,7 +368,7 @@ func (s *Server) Close(ctx context.Context) error {
 		if err := s.sessions.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		for _, h := range []*http.Server{s.api, s.spa} {
+		for _, h := range []*http.Server{s.api, s.spa, s.admin} {
 			if h == nil {
 				continue
 			}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tandem-go/tandem/internal/bench"
 	"github.com/tandem-go/tandem/internal/tandemtest"
+	"github.com/tandem-go/tandem/server/metrics"
 	"github.com/tandem-go/tandem/server/sessionio"
 	"github.com/tandem-go/tandem/server/store"
 	"github.com/tandem-go/tandem/server/store/memory"
@@ -38,6 +39,11 @@ func newBenchServer(tb testing.TB, opts *socket.ServerOptions) *benchServer {
 		Store:  st,
 		Keys:   [][]byte{[]byte(strings.Repeat("k", 32))},
 		Logger: tandemtest.Logger(tb),
+		// A room of 100 sockets of one session is over the default cap.
+		SocketsPerSession: sessionio.Off,
+		// tandem's own Reporter, as with ADMIN_ADDR set: what the
+		// figures measure is the server with its metrics on.
+		Report: metrics.New(metrics.Config{Backend: "memory", Events: []string{"current count"}}),
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -144,9 +144,10 @@ func (f *floors) remove(key string, id socket.SocketId) {
 
 // deliver emits event to this node's sockets of key; with a version, only
 // to those whose floor of event is not above it, and raises their floors.
-func (f *floors) deliver(io *socket.Server, key string, version uint64, event string, args ...any) error {
+// It returns how many sockets of the room it skipped.
+func (f *floors) deliver(io *socket.Server, key string, version uint64, event string, args ...any) (int, error) {
 	if version == 0 {
-		return io.Local().To(socket.Room(key)).Emit(event, args...)
+		return 0, io.Local().To(socket.Room(key)).Emit(event, args...)
 	}
 	k := f.get(key)
 	defer f.put(key, k)
@@ -157,7 +158,7 @@ func (f *floors) deliver(io *socket.Server, key string, version uint64, event st
 
 // deliver is floors.deliver with k locked. With strict, a socket whose
 // floor is the version already is skipped too: it has that state.
-func (k *keyFloors) deliver(io *socket.Server, key string, version uint64, strict bool, event string, args ...any) error {
+func (k *keyFloors) deliver(io *socket.Server, key string, version uint64, strict bool, event string, args ...any) (int, error) {
 	var skip []socket.Room
 	for id, s := range k.m {
 		if f := s.of(event); f > version || strict && f == version {
@@ -165,13 +166,13 @@ func (k *keyFloors) deliver(io *socket.Server, key string, version uint64, stric
 		}
 	}
 	if strict && len(skip) == len(k.m) {
-		return nil
+		return len(skip), nil
 	}
 	err := io.Local().To(socket.Room(key)).Except(skip...).Emit(event, args...)
 	for _, s := range k.m {
 		s.raise(event, version)
 	}
-	return err
+	return len(skip), err
 }
 
 // Event is one event and its arguments, as OnResync's functions return
@@ -239,9 +240,12 @@ func (m *Manager) resync(io *socket.Server, h *Session) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, e := range events {
-		if err := k.deliver(io, key, version, true, e.Name, e.Args...); err != nil {
+		skipped, err := k.deliver(io, key, version, true, e.Name, e.Args...)
+		if err != nil {
 			m.log.Warn("sessionio: resync emit failed", "session", logKey(key), "event", e.Name, "err", err)
+			continue
 		}
+		m.delivered(io, key, e.Name, skipped)
 	}
 }
 
@@ -323,6 +327,7 @@ func (m *Manager) relay(io *socket.Server, msg relayMsg) error {
 	}
 	payload := string(b)
 	if err := io.Of("/", nil).ServerSideEmit(relayEvent, payload, relayMAC(m.relayKeys[0], payload)); err != nil {
+		m.report.RelayFailed()
 		return fmt.Errorf("%w: %v", ErrNodesUnreachable, err)
 	}
 	return nil
@@ -379,7 +384,8 @@ func (m *Manager) listenRelay(io *socket.Server) {
 		switch msg.Op {
 		case relayEmit:
 			if msg.Event != "" {
-				_ = m.floors.deliver(io, msg.Key, msg.Version, msg.Event, msg.Args...)
+				skipped, _ := m.floors.deliver(io, msg.Key, msg.Version, msg.Event, msg.Args...)
+				m.delivered(io, msg.Key, msg.Event, skipped)
 			}
 		case relayDisconnect:
 			io.In(socket.Room(msg.Key)).Local().DisconnectSockets(false)
@@ -391,9 +397,11 @@ func (m *Manager) listenRelay(io *socket.Server) {
 // others.
 func (m *Manager) emit(io *socket.Server, key, event string, args ...any) error {
 	version := m.committing.version(key)
-	if err := m.floors.deliver(io, key, version, event, args...); err != nil {
+	skipped, err := m.floors.deliver(io, key, version, event, args...)
+	if err != nil {
 		return err
 	}
+	m.delivered(io, key, event, skipped)
 	if !m.clustered.Load() {
 		return nil
 	}

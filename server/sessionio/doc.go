@@ -43,6 +43,15 @@
 //     never delivered to a socket that already had a newer commit's (see
 //     cluster.go). When the other nodes cannot be reached, the error wraps
 //     ErrNodesUnreachable and this node's sockets were still served.
+//   - Config.Report, a Reporter, is told what happens: sessions created,
+//     sessions ended with their EndReason, refusals with their Cause,
+//     every store call with its duration and error, events received from
+//     sockets and delivered to them, relay failures. sessionio depends on
+//     no metrics library; the application turns the reports into metrics
+//     (tandem: Prometheus, in server/metrics) or traces. Causes that the
+//     application detects itself (CauseCSRF, CauseConnsPerClient, ...)
+//     go through the same Reporter (Manager.Reporter), so that the list
+//     of causes lives in one place (report.go).
 //
 // # Concurrency
 //
@@ -69,6 +78,10 @@
 // session. Across nodes the order of two changes that commit at the same
 // moment is not guaranteed. Do not call Update of the same session from
 // committed: it would wait for itself (until its context ends).
+//
+// A Reporter's methods are called synchronously, from any of those
+// goroutines, on hot paths: they must be safe for concurrent use and must
+// not block.
 //
 // Emit and Disconnect may be called from any goroutine, HTTP handlers
 // included, and return ErrNotAttached before Attach. A Session handle is shared by all sockets of its session on a

@@ -64,6 +64,7 @@ func (m *Manager) eventLimit(s *socket.Socket) func([]any, func(error)) {
 			next(nil)
 			return
 		}
+		m.report.Refused(CauseEventRate)
 		if len(args) > 0 {
 			if ack, ok := args[len(args)-1].(socket.Ack); ok {
 				ack([]any{EventRefusal{Error: tooManyEvents}}, nil)

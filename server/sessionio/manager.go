@@ -167,6 +167,11 @@ type Config struct {
 	// off.
 	SocketsPerSession int
 	SocketsPerClient  int
+
+	// Report, if set, is told what the manager does: sessions created and
+	// ended, refusals, store calls and their durations, events received
+	// and delivered (see Reporter). Default: nothing is reported.
+	Report Reporter
 }
 
 // Cookie holds the attributes of the session cookie. It is always HttpOnly.
@@ -206,6 +211,7 @@ type Manager struct {
 	limiter *createLimiter
 	caps    *socketCaps
 	log     *slog.Logger
+	report  Reporter // never nil: NopReporter when Config.Report is
 
 	// locks serialize changes of one session on this node, so the
 	// notifications sent after each commit leave in commit order: one lock
@@ -310,6 +316,12 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.ErrorHandler == nil {
 		cfg.ErrorHandler = writeError
 	}
+	report := cfg.Report
+	if report == nil {
+		report = NopReporter{}
+	} else {
+		cfg.Store = reportingStore{Store: cfg.Store, r: report}
+	}
 	switch {
 	case cfg.TTL < 0:
 		return nil, fmt.Errorf("sessionio: TTL %v must be positive", cfg.TTL)
@@ -335,6 +347,7 @@ func New(cfg Config) (*Manager, error) {
 		caps:    newSocketCaps(cfg.SocketsPerSession, cfg.SocketsPerClient),
 		limiter: newCreateLimiter(cfg.CreateRate, cfg.CreateBurst, cfg.CreateGlobalRate, cfg.CreateGlobalBurst, maxLimiterClients),
 		log:     cfg.Logger,
+		report:  report,
 		locks:   map[string]*keyLock{},
 		live:    map[string]*Session{},
 
@@ -442,6 +455,7 @@ func (m *Manager) Save(r *http.Request, w http.ResponseWriter, s *sessions.Sessi
 			if err := m.cfg.Store.Delete(ctx, keyOf(s.ID)); err != nil {
 				return fmt.Errorf("sessionio: delete: %w", err)
 			}
+			m.endSession(keyOf(s.ID), EndLogout)
 		}
 		http.SetCookie(w, m.cookie(r, ""))
 		return nil
@@ -599,6 +613,7 @@ func (m *Manager) Destroy(w http.ResponseWriter, r *http.Request) (string, error
 		if err := m.cfg.Store.Delete(r.Context(), key); err != nil {
 			return "", fmt.Errorf("sessionio: delete: %w", err) // the cookie stays: the session is still there
 		}
+		m.endSession(key, EndLogout)
 	}
 	http.SetCookie(w, m.cookie(r, ""))
 	return key, nil
@@ -654,6 +669,7 @@ func (m *Manager) update(ctx context.Context, key string, apply func(Values) err
 // bound of r's client address.
 func (m *Manager) create(ctx context.Context, r *http.Request, apply func(Values) error) (string, Values, error) {
 	if !m.limiter.allow(m.cfg.ClientIP(r), time.Now()) {
+		m.report.Refused(CauseSessionRate)
 		return "", nil, &RetryAfterError{After: m.retryAfter()}
 	}
 	v := Values{}
@@ -670,6 +686,7 @@ func (m *Manager) create(ctx context.Context, r *http.Request, apply func(Values
 	if err != nil {
 		return "", nil, err
 	}
+	m.report.SessionCreated()
 	if m.cfg.OnCreate != nil {
 		m.cfg.OnCreate(key)
 	}

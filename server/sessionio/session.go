@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
@@ -25,6 +26,7 @@ type Session struct {
 	version uint64
 
 	sockets map[*socket.Socket]struct{} // guarded by m.mu
+	ended   atomic.Bool                 // its end was reported (report.go)
 }
 
 // Key names the session outside its cookie: its store key, its room and its

@@ -87,6 +87,7 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !m.origins.allows(r) {
 			m.log.Info("sessionio: socket refused: origin not allowed", "origin", r.Header.Get("Origin"))
+			m.report.Refused(CauseOrigin)
 			m.cfg.ErrorHandler(w, r, http.StatusForbidden, ErrForbiddenOrigin)
 			return
 		}
@@ -105,6 +106,7 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 				// will be refused; the namespace middleware refuses it
 				// with a connect error the client can read.
 				m.log.Info("sessionio: socket refused: too many sockets for the client address", "client", client)
+				m.report.Refused(CauseSocketsPerClient)
 				hs := &handshake{client: client, refused: ErrTooManyClientSockets}
 				r = r.WithContext(context.WithValue(r.Context(), handshakeKey{}, hs))
 				engine.ServeHTTP(w, r)
@@ -182,6 +184,11 @@ func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.Extend
 	free, err := m.caps.reserve(hs.id, hs.client)
 	if err != nil {
 		m.log.Info("sessionio: socket refused", "err", err, "session", logKey(keyOf(hs.id)), "client", hs.client)
+		if errors.Is(err, ErrTooManyClientSockets) {
+			m.report.Refused(CauseSocketsPerClient)
+		} else {
+			m.report.Refused(CauseSocketsPerSession)
+		}
 		next(socket.NewExtendedError(err.Error(), nil))
 		return
 	}
@@ -203,6 +210,9 @@ func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.Extend
 		return
 	}
 	s.Join(h.Room())
+	if m.cfg.Report != nil {
+		s.Use(m.receivedEvent)
+	}
 	s.Use(m.eventLimit(s))
 	s.Use(func(_ []any, next func(error)) {
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
@@ -245,6 +255,7 @@ func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.Extend
 func (m *Manager) dropSocket(s *socket.Socket, h *Session, err error) {
 	if errors.Is(err, ErrSessionGone) {
 		m.log.Info("sessionio: session gone; closing its socket", "session", logKey(h.Key()))
+		m.endSession(h.Key(), EndGone)
 	} else {
 		m.log.Warn("sessionio: session reload failed; closing its socket", "session", logKey(h.Key()), "err", err)
 	}
@@ -348,6 +359,7 @@ func (m *Manager) checkAll() {
 				continue // renewed meanwhile
 			}
 			m.log.Info("sessionio: session gone; closing its sockets", "session", logKey(key))
+			m.endSession(key, EndGone)
 			for _, s := range h.socketList() {
 				closeConn(s.Conn())
 			}

@@ -66,6 +66,7 @@ func Register(e *echo.Echo, cfg Config) error {
 	}
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cfg.Logger.Info("web: cross-origin request refused", "path", r.URL.Path, "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+		cfg.Sessions.Reporter().Refused(sessionio.CauseCSRF)
 		writeJSON(w, http.StatusForbidden, shared.ErrorBody{Error: "cross-origin request refused"})
 	}))
 
@@ -99,7 +100,7 @@ func Register(e *echo.Echo, cfg Config) error {
 	// GET /session creates a session when there is none, so a cross-site
 	// GET (an <img> on any page) would make the store create one for each
 	// of that page's visitors. It gets the POSTs' check, and the same 403.
-	e.GET(shared.RouteSession, h.session, cors, crossSiteGET(csrf, cfg.Logger), middleware.BodyLimit(cfg.MaxBody), session.Middleware(cfg.Sessions), reissue)
+	e.GET(shared.RouteSession, h.session, cors, crossSiteGET(csrf, cfg.Sessions.Reporter(), cfg.Logger), middleware.BodyLimit(cfg.MaxBody), session.Middleware(cfg.Sessions), reissue)
 	e.GET(shared.RouteHealth, h.health, mw...)
 	// Preflights reach the CORS middleware only through a route.
 	preflight := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
@@ -116,13 +117,14 @@ func Register(e *echo.Echo, cfg Config) error {
 // Refusing, rather than answering without creating, keeps one rule for every
 // route that may create a session: a browser request from another site
 // never reaches the session layer.
-func crossSiteGET(csrf *http.CrossOriginProtection, log *slog.Logger) echo.MiddlewareFunc {
+func crossSiteGET(csrf *http.CrossOriginProtection, report sessionio.Reporter, log *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := *c.Request() // Check passes safe methods: ask as if it were a POST
 			r.Method = http.MethodPost
 			if err := csrf.Check(&r); err != nil {
 				log.Info("web: cross-site GET refused", "path", r.URL.Path, "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+				report.Refused(sessionio.CauseCSRF)
 				return echo.NewHTTPError(http.StatusForbidden, "cross-origin request refused")
 			}
 			return next(c)

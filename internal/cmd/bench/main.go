@@ -266,6 +266,7 @@ func serve(args []string) int {
 		SessionCreateGlobalRate: 1_000_000,
 		MaxConnsPerClient:       1_000_000,
 		SocketsPerClient:        sessionio.Off,
+		AdminAddr:               "127.0.0.1:0",                 // metrics on, as in production
 		WebDir:                  filepath.Join(dir, "no-page"), // the API only
 		Logger:                  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})

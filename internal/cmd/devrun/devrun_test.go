@@ -179,8 +179,8 @@ type dev struct {
 
 var (
 	reStarted = regexp.MustCompile(`devrun: server started \(pid (\d+)\)`)
-	reAPI     = regexp.MustCompile(`msg="API listening" url=http://localhost:(\d+)`)
-	reSPA     = regexp.MustCompile(`msg="cross-origin page listening" url=http://localhost:(\d+)`)
+	reAPI     = regexp.MustCompile(`msg="API listening" url=http://127\.0\.0\.1:(\d+)`)
+	reSPA     = regexp.MustCompile(`msg="cross-origin page listening" url=http://127\.0\.0\.1:(\d+)`)
 	reInUse   = regexp.MustCompile(`cannot listen on`)
 )
 
@@ -198,7 +198,8 @@ func startDev(ctx context.Context, t *testing.T, dir string) *dev {
 		d := &dev{log: newLineLog(), done: make(chan struct{}), port: port, spaPort: port + 1, attempt: attempt}
 		d.cmd = exec.Command("go", "tool", "task", "dev")
 		d.cmd.Dir = dir
-		d.cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(d.port), "SPA_PORT="+strconv.Itoa(d.spaPort))
+		// ADMIN_ADDR: the task's fixed 127.0.0.1:9464 would collide with any other run.
+		d.cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(d.port), "SPA_PORT="+strconv.Itoa(d.spaPort), "ADMIN_ADDR=127.0.0.1:0")
 		d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 		d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		// A server left behind would hold the output pipe open: Wait

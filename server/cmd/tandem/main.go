@@ -56,6 +56,10 @@ var settings = []setting{
 		c.SPAAddr = ":" + p
 		return err
 	}},
+	{"LISTEN_HOST", "host the PORT and SPA_PORT listeners bind to: an IP address or localhost (default every interface; 127.0.0.1 for loopback only)", func(c *options, v string) error {
+		c.ListenHost = v
+		return nil
+	}},
 	{"PUBLIC_URL", "API origin the cross-origin page calls (default http://localhost:$PORT)", func(c *options, v string) error {
 		c.PublicURL = v
 		return nil
@@ -169,6 +173,14 @@ var settings = []setting{
 	}},
 	{"TRUSTED_PROXIES", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client (default none: the TCP peer)", func(c *options, v string) error {
 		c.TrustedProxies = list(v)
+		return nil
+	}},
+	{"ADMIN_ADDR", "the operator's listener, host:port, for /metrics and /debug/pprof/ (default off; loopback only unless ADMIN_TOKEN is set)", func(c *options, v string) error {
+		c.AdminAddr = v
+		return nil
+	}},
+	{"ADMIN_TOKEN", "bearer token every request to ADMIN_ADDR must carry; lets ADMIN_ADDR be any address (at least 16 characters); prefer the variable: a flag shows in the process list", func(c *options, v string) error {
+		c.AdminToken = v
 		return nil
 	}},
 	{"WEB_DIR", "directory of the built client (default public/web)", func(c *options, v string) error {

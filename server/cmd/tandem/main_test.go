@@ -422,10 +422,17 @@ func TestCommandRefusesBadConfiguration(t *testing.T) {
 		{name: "nok, SOCKET_EVENT_RATE Inf", givenEnv: []string{"SOCKET_EVENT_RATE=Inf"}, expectVar: "SOCKET_EVENT_RATE"},
 		{name: "nok, SESSION_CREATE_GLOBAL_RATE NaN", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=NaN"}, expectVar: "SESSION_CREATE_GLOBAL_RATE"},
 		{name: "nok, MAX_SOCKET_PAYLOAD too small", givenEnv: []string{"MAX_SOCKET_PAYLOAD=10"}, expectVar: "MAX_SOCKET_PAYLOAD"},
+		{name: "nok, LISTEN_HOST with a port", givenEnv: []string{"LISTEN_HOST=127.0.0.1:3000"}, expectVar: "LISTEN_HOST"},
 		{name: "nok, LOG_LEVEL unknown", givenEnv: []string{"LOG_LEVEL=loud"}, expectVar: "LOG_LEVEL"},
 		{name: "nok, BODY_READ_TIMEOUT too short", givenEnv: []string{"BODY_READ_TIMEOUT=1ms"}, expectVar: "BODY_READ_TIMEOUT"},
 		{name: "nok, MAX_CONNS_PER_CLIENT zero", givenEnv: []string{"MAX_CONNS_PER_CLIENT=0"}, expectVar: "MAX_CONNS_PER_CLIENT"},
 		{name: "nok, TRUSTED_PROXIES a host name", givenEnv: []string{"TRUSTED_PROXIES=10.0.0.0/8,proxy.internal"}, expectVar: "TRUSTED_PROXIES"},
+		{name: "nok, ADMIN_ADDR every interface without ADMIN_TOKEN", givenEnv: []string{"ADMIN_ADDR=:0"}, expectVar: "ADMIN_ADDR"},
+		{name: "nok, ADMIN_ADDR 0.0.0.0 without ADMIN_TOKEN", givenEnv: []string{"ADMIN_ADDR=0.0.0.0:0"}, expectVar: "ADMIN_ADDR"},
+		{name: "nok, ADMIN_ADDR a public address without ADMIN_TOKEN", givenArgs: []string{"-admin-addr", "192.0.2.1:9464"}, expectVar: "ADMIN_ADDR"},
+		{name: "nok, ADMIN_ADDR not host:port", givenEnv: []string{"ADMIN_ADDR=9464"}, expectVar: "ADMIN_ADDR"},
+		{name: "nok, ADMIN_TOKEN short", givenEnv: []string{"ADMIN_ADDR=0.0.0.0:0", "ADMIN_TOKEN=short"}, expectVar: "ADMIN_TOKEN"},
+		{name: "nok, ADMIN_TOKEN without ADMIN_ADDR", givenEnv: []string{"ADMIN_TOKEN=" + strings.Repeat("t", 32)}, expectVar: "ADMIN_TOKEN"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -563,6 +570,11 @@ func TestParse(t *testing.T) {
 				tb.Errorf("options %+v", o.Config)
 			}
 		}},
+		{name: "ok, listen host", givenEnv: []string{"LISTEN_HOST=127.0.0.1", "PORT=3005"}, expect: func(tb testing.TB, o *options) {
+			if o.ListenHost != "127.0.0.1" || o.Addr != ":3005" {
+				tb.Errorf("ListenHost %q, Addr %q", o.ListenHost, o.Addr)
+			}
+		}},
 		{name: "ok, global creation rate", givenEnv: []string{"SESSION_CREATE_GLOBAL_RATE=50"}, expect: func(tb testing.TB, o *options) {
 			if o.SessionCreateGlobalRate != 50 {
 				tb.Errorf("SessionCreateGlobalRate %v, want 50", o.SessionCreateGlobalRate)
@@ -674,7 +686,8 @@ func TestParseRefusesWhatIsNotASetting(t *testing.T) {
 func TestEveryDesignVariableHasAFlag(t *testing.T) {
 	t.Parallel()
 	design := []string{"PORT", "SPA_PORT", "PUBLIC_URL", "CORS_ORIGINS", "SESSION_STORE", "SESSION_SECRET",
-		"SESSION_TTL", "SESSION_CHECK_INTERVAL", "COOKIE_SECURE", "COOKIE_SAMESITE", "TRUSTED_PROXIES", "LOG_LEVEL"}
+		"SESSION_TTL", "SESSION_CHECK_INTERVAL", "COOKIE_SECURE", "COOKIE_SAMESITE", "TRUSTED_PROXIES", "LOG_LEVEL",
+		"ADMIN_ADDR", "ADMIN_TOKEN"}
 	var usage bytes.Buffer
 	_, err := parse([]string{"-h"}, env(), &usage)
 	if !errors.Is(err, flag.ErrHelp) {

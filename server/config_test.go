@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"errors"
 	"math"
 	"strings"
@@ -39,6 +40,53 @@ func TestNewRefusesNaNAndInfRates(t *testing.T) {
 			var ce *server.ConfigError
 			if !errors.As(err, &ce) || ce.Var != tt.expectVar || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("server.New: %v (%T), want a one-line ConfigError naming %s", err, err, tt.expectVar)
+			}
+		})
+	}
+}
+
+// Issue 13, item 10: LISTEN_HOST binds both listeners to one host when
+// their addresses name none; go tool task dev and cluster use loopback.
+func TestListenHost(t *testing.T) {
+	t.Parallel()
+	secrets := []string{strings.Repeat("k", 32)}
+	t.Run("ok, 127.0.0.1 binds both listeners to loopback", func(t *testing.T) {
+		t.Parallel()
+		srv, err := server.New(server.Config{Store: "memory", SessionSecrets: secrets, Addr: ":0", SPAAddr: ":0", ListenHost: "127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.Close(context.Background()) })
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []string{srv.URL(), srv.SPAURL()} {
+			if !strings.HasPrefix(u, "http://127.0.0.1:") {
+				t.Errorf("a listener is at %s, want 127.0.0.1", u)
+			}
+		}
+	})
+	t.Run("ok, an address with a host keeps it", func(t *testing.T) {
+		t.Parallel()
+		srv, err := server.New(server.Config{Store: "memory", SessionSecrets: secrets, Addr: "127.0.0.1:0", ListenHost: "::1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.Close(context.Background()) })
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if u := srv.URL(); !strings.HasPrefix(u, "http://127.0.0.1:") {
+			t.Errorf("the API is at %s, want 127.0.0.1", u)
+		}
+	})
+	for _, bad := range []string{"127.0.0.1:3000", "example.com", "0.0.0.0.0", "[::1]"} {
+		t.Run("nok, "+bad, func(t *testing.T) {
+			t.Parallel()
+			_, err := server.New(server.Config{Store: "memory", SessionSecrets: secrets, ListenHost: bad})
+			var ce *server.ConfigError
+			if !errors.As(err, &ce) || ce.Var != "LISTEN_HOST" {
+				t.Fatalf("server.New: %v (%T), want a ConfigError naming LISTEN_HOST", err, err)
 			}
 		})
 	}

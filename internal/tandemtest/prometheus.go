@@ -1,0 +1,172 @@
+package tandemtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Prometheus is a Prometheus server started for one test with the
+// repository's deploy/prometheus/prometheus.yml, its targets replaced by the
+// test's.
+type Prometheus struct {
+	URL  string
+	cmd  *exec.Cmd
+	done chan struct{}
+	out  func() string
+}
+
+// NeedPrometheus finds the prometheus binary; without it the test is
+// skipped, or fails under CI=true (.ci/run installs it). With -short it
+// skips.
+func NeedPrometheus(tb testing.TB) string {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("-short: skipping a test that runs Prometheus")
+	}
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		msg := "needs Prometheus (apt-get install prometheus): " + err.Error()
+		if os.Getenv("CI") == "true" {
+			tb.Fatal(msg)
+		}
+		tb.Skip(msg)
+	}
+	return bin
+}
+
+var (
+	targetLine     = regexp.MustCompile(`(?m)^(\s*)- 127\.0\.0\.1:\d+\n`)
+	scrapeInterval = regexp.MustCompile(`(?m)^(\s*)scrape_interval: \S+`)
+)
+
+// StartPrometheus starts Prometheus scraping the given targets (host:port)
+// every second, on a random loopback port (another one if it cannot bind
+// it), and stops it at the end of the test.
+func StartPrometheus(tb testing.TB, targets []string) *Prometheus {
+	tb.Helper()
+	bin := NeedPrometheus(tb)
+	conf, err := os.ReadFile(filepath.Join(RepoRoot(tb), "deploy", "prometheus", "prometheus.yml"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m := targetLine.FindAllSubmatchIndex(conf, -1)
+	if len(m) == 0 {
+		tb.Fatal("deploy/prometheus/prometheus.yml: no target lines")
+	}
+	indent := string(conf[m[0][2]:m[0][3]])
+	var lines strings.Builder
+	for _, t := range targets {
+		fmt.Fprintf(&lines, "%s- %s\n", indent, t)
+	}
+	body := string(conf[:m[0][0]]) + lines.String() + string(conf[m[len(m)-1][1]:])
+	// Every second, so that the test learns the targets' health at once.
+	body = scrapeInterval.ReplaceAllString(body, "${1}scrape_interval: 1s")
+	dir := tb.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(body), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	for attempt := 0; ; attempt++ {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(30000)))
+		p, err := startPrometheus(bin, dir, addr)
+		if err == nil {
+			tb.Cleanup(p.stop)
+			return p
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 20 {
+			tb.Fatalf("start prometheus: %v", err)
+		}
+	}
+}
+
+func startPrometheus(bin, dir, addr string) (*Prometheus, error) {
+	var mu sync.Mutex
+	out := &bytes.Buffer{}
+	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr, "--log.level=warn")
+	cmd.Stdout, cmd.Stderr = lockedWriter{&mu, out}, lockedWriter{&mu, out}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	p := &Prometheus{URL: "http://" + addr, cmd: cmd, done: done, out: func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.String()
+	}}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-done:
+			msg := p.out()
+			if strings.Contains(msg, "address already in use") {
+				return nil, errPortTaken
+			}
+			return nil, fmt.Errorf("prometheus exited: %s", msg)
+		default:
+		}
+		if resp, err := http.Get(p.URL + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("prometheus is not ready after 60s: %s", p.out())
+		}
+		time.Sleep(50 * time.Millisecond) // polling for Prometheus to come up
+	}
+}
+
+// Target is one scrape target as Prometheus's /api/v1/targets reports it.
+type Target struct {
+	ScrapeURL string `json:"scrapeUrl"`
+	Health    string `json:"health"`
+	LastError string `json:"lastError"`
+}
+
+// Targets returns the active targets Prometheus reports.
+func (p *Prometheus) Targets(tb testing.TB) []Target {
+	tb.Helper()
+	resp, err := http.Get(p.URL + "/api/v1/targets?state=active")
+	if err != nil {
+		tb.Fatalf("prometheus targets: %v", err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+		Data   struct {
+			ActiveTargets []Target `json:"activeTargets"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Status != "success" {
+		tb.Fatalf("prometheus targets: status %q, %v", body.Status, err)
+	}
+	return body.Data.ActiveTargets
+}
+
+func (p *Prometheus) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
