@@ -2,9 +2,9 @@
 # go tool task cluster: Redis, three tandem nodes, nginx (deploy/nginx/
 # tandem.conf) and Prometheus (deploy/prometheus/prometheus.yml, scraping the
 # nodes' ADMIN_ADDR) on loopback ports, in the foreground; Ctrl-C stops them
-# all. Ports: nginx NGINX_PORT (8080), nodes 127.0.0.1:NODE_PORT..+2 (3001-3003), their
-# operator's listeners ADMIN_PORT..+2 (9465-9467), Redis REDIS_PORT (6390),
-# Prometheus PROMETHEUS_PORT (9090).
+# all. Ports: nginx NGINX_PORT (8080), nodes 127.0.0.1:NODE_PORT..+2
+# (3001-3003), their operator's listeners ADMIN_PORT..+2 (9465-9467), Redis
+# REDIS_PORT (6390), Prometheus PROMETHEUS_PORT (9090).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

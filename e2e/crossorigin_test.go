@@ -11,7 +11,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tandem-go/tandem/server"
-	"github.com/tandem-go/tandem/server/sessionio"
 )
 
 // crossOriginServer starts a server whose page is also served on a second
@@ -137,12 +136,12 @@ func TestCrossOriginPageUsesTheAPIOriginWithCredentials(t *testing.T) {
 	// out of reach of the page's script.
 	var sid *network.Cookie
 	for _, ck := range a.cookies(api) {
-		if ck.Name == sessionio.DefaultCookieName {
+		if ck.Name == server.CookieName {
 			sid = ck
 		}
 	}
 	if sid == nil {
-		t.Fatalf("no %s cookie for %s", sessionio.DefaultCookieName, api)
+		t.Fatalf("no %s cookie for %s", server.CookieName, api)
 	}
 	apiPort := api[strings.LastIndex(api, ":")+1:]
 	if strconv.FormatInt(sid.SourcePort, 10) != apiPort {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/tandem-go/tandem/internal/tandemtest"
 	"github.com/tandem-go/tandem/server"
-	"github.com/tandem-go/tandem/server/sessionio"
 )
 
 // TestExpiredSessionReconnectsAnIdleTab: when the session of an idle tab
@@ -56,7 +55,7 @@ func TestExpiredSessionReconnectsAnIdleTab(t *testing.T) {
 	// Live updates reach the tab in its new session: an increment from
 	// elsewhere (a plain HTTP client with the browser's cookie) shows.
 	other := tandemtest.NewClient(t, srv.URL())
-	other.SetCookie(sessionio.DefaultCookieName + "=" + sid)
+	other.SetCookie(server.CookieName + "=" + sid)
 	if n := other.Incr(); n != 2 {
 		t.Fatalf("POST /incr with the tab's new cookie answered %d, want 2", n)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/tandem-go/tandem/internal/tandemtest"
 	"github.com/tandem-go/tandem/server"
-	"github.com/tandem-go/tandem/server/sessionio"
 	"github.com/tandem-go/tandem/shared"
 	"github.com/tandem-go/tandem/webclient"
 )
@@ -88,7 +87,7 @@ func TestPageFromAnOriginOutsideTheAllowlistCannotUseTheSession(t *testing.T) {
 		t.Error("the session cookie changed")
 	}
 	cl := tandemtest.NewClient(t, api)
-	cl.SetCookie(sessionio.DefaultCookieName + "=" + sid)
+	cl.SetCookie(server.CookieName + "=" + sid)
 	status, body, _ := cl.Do(http.MethodGet, shared.RouteSession)
 	var info shared.SessionInfo
 	if status != http.StatusOK || json.Unmarshal([]byte(body), &info) != nil {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/tandem-go/tandem/internal/tandemtest"
 	"github.com/tandem-go/tandem/server"
-	"github.com/tandem-go/tandem/server/sessionio"
 )
 
 // TestLogoutInOneTabLogsOutEveryTab: a logout in tab A shows "logged out"
@@ -40,7 +39,7 @@ func TestLogoutInOneTabLogsOutEveryTab(t *testing.T) {
 	}
 	// The old session is gone from the store: its cookie is no session.
 	old := tandemtest.NewClient(t, srv.URL())
-	old.SetCookie(sessionio.DefaultCookieName + "=" + oldSID)
+	old.SetCookie(server.CookieName + "=" + oldSID)
 	if n := old.Incr(); n != 1 {
 		t.Errorf("POST /incr with the logged-out cookie answered %d, want 1 (a new session)", n)
 	}
@@ -75,10 +74,10 @@ func TestLogoutInOneTabLogsOutEveryTab(t *testing.T) {
 func sessionCookie(t *testing.T, tb *tab, url string) string {
 	t.Helper()
 	for _, ck := range tb.cookies(url) {
-		if ck.Name == sessionio.DefaultCookieName {
+		if ck.Name == server.CookieName {
 			return ck.Value
 		}
 	}
-	t.Fatalf("%s: no %s cookie for %s", tb.name, sessionio.DefaultCookieName, url)
+	t.Fatalf("%s: no %s cookie for %s", tb.name, server.CookieName, url)
 	return ""
 }

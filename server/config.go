@@ -77,6 +77,9 @@ type Config struct {
 	SessionSecrets []string
 	// SessionTTL is a session's idle lifetime (SESSION_TTL). Default 24h.
 	SessionTTL time.Duration
+	// SessionMaxAge is a session's absolute lifetime, from sign-in or
+	// creation, never extended (SESSION_MAX_AGE). Default 168h.
+	SessionMaxAge time.Duration
 	// SessionCheckInterval is how often sockets' sessions are checked
 	// (SESSION_CHECK_INTERVAL). Default 30s.
 	SessionCheckInterval time.Duration
@@ -98,6 +101,13 @@ type Config struct {
 	// off.
 	SocketsPerSession int
 	SocketsPerClient  int
+	// EngineConnsPerClient caps the Engine.IO connections one client
+	// address may have open on this server at once, from the handshake to
+	// the close, whether or not they join a namespace
+	// (ENGINE_CONNS_PER_CLIENT); a handshake over it gets 429. Default
+	// sessionio.DefaultEngineConnsPerClient (128); sessionio.Off turns it
+	// off.
+	EngineConnsPerClient int
 	// SessionCreateGlobalRate bounds the sessions all clients together can
 	// create per second (SESSION_CREATE_GLOBAL_RATE), with a burst of ten
 	// seconds' worth (at least 1000). Default 100; sessionio.Off (-1) turns
@@ -169,7 +179,7 @@ type resolved struct {
 	origins  []string // CORS_ORIGINS, normalized
 	public   string   // PUBLIC_URL's origin
 	client   *web.ClientAddr
-	// cookieName is the session cookie's name: __Host-tandem.sid when the
+	// cookieName is the session cookie's name (CookieName): __Host-tandem.sid when the
 	// cookie is always Secure. Browsers accept a __Host- cookie only if it
 	// is Secure, has Path=/ and no Domain, so a sibling subdomain (or a
 	// plain-http page of the same host) cannot set one that shadows ours:
@@ -252,6 +262,12 @@ func (cfg Config) resolve() (*resolved, error) {
 		return nil, configErr("SESSION_TTL", "%v is too short; use a duration of at least 1s, e.g. 24h", r.SessionTTL)
 	}
 	switch {
+	case r.SessionMaxAge == 0:
+		r.SessionMaxAge = sessionio.DefaultMaxAge
+	case r.SessionMaxAge < time.Second:
+		return nil, configErr("SESSION_MAX_AGE", "%v is too short; use a duration of at least 1s, e.g. 168h", r.SessionMaxAge)
+	}
+	switch {
 	case r.SessionCheckInterval == 0:
 		r.SessionCheckInterval = sessionio.DefaultCheckInterval
 	case r.SessionCheckInterval < 100*time.Millisecond:
@@ -275,15 +291,18 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.SocketsPerClient < 0 && r.SocketsPerClient != sessionio.Off {
 		return nil, configErr("SOCKETS_PER_CLIENT", "%d must be positive, or off", r.SocketsPerClient)
 	}
+	if r.EngineConnsPerClient < 0 && r.EngineConnsPerClient != sessionio.Off {
+		return nil, configErr("ENGINE_CONNS_PER_CLIENT", "%d must be positive, or off", r.EngineConnsPerClient)
+	}
 	if r.SessionCreateGlobalRate < 0 && r.SessionCreateGlobalRate != sessionio.Off || !finite(r.SessionCreateGlobalRate) {
 		return nil, configErr("SESSION_CREATE_GLOBAL_RATE", "%v must be positive, or off", r.SessionCreateGlobalRate)
 	}
 	if strings.HasPrefix(r.public, "https://") {
 		r.CookieSecure = true
 	}
-	r.cookieName = sessionio.DefaultCookieName
+	r.cookieName = CookieName
 	if r.CookieSecure {
-		r.cookieName = "__Host-" + sessionio.DefaultCookieName
+		r.cookieName = "__Host-" + CookieName
 	}
 	switch strings.ToLower(r.CookieSameSite) {
 	case "", "lax":
@@ -472,6 +491,11 @@ func (r *resolved) signingKeys() ([][]byte, error) {
 func (r *resolved) sessionCreateGlobalBurst() int {
 	return max(sessionio.DefaultCreateGlobalBurst, int(10*r.SessionCreateGlobalRate))
 }
+
+// CookieName is the app's session cookie ("__Host-" + CookieName when
+// Secure); the library's own default (sessionio.DefaultCookieName) is a
+// neutral one.
+const CookieName = "tandem.sid"
 
 // finite reports whether f is neither NaN nor infinite: NaN passes every
 // "< 0" check and Inf every bound, and either would turn a limit off.

@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"bufio"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -352,5 +354,41 @@ func TestAdminAddrLoopbackOnlyWithoutToken(t *testing.T) {
 				t.Fatalf("refused: %v", err)
 			}
 		})
+	}
+}
+
+// Issue 18: a connection over MAX_CONNS_PER_CLIENT is counted under
+// tandem_refusals_total{cause="conns_per_client"}, once per connection.
+func TestMetricsCountConnRefusals(t *testing.T) {
+	t.Parallel()
+	srv := tandemtest.Start(t, server.Config{AdminAddr: "127.0.0.1:0", MaxConnsPerClient: 1})
+	addr := strings.TrimPrefix(srv.URL(), "http://")
+	held, err := net.Dial("tcp", addr) // the one connection allowed
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	// The held connection is accepted (and counted) once a request on it
+	// is answered.
+	if _, err := io.WriteString(held, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.ReadResponse(bufio.NewReader(held), nil); err != nil {
+		t.Fatalf("the first connection: %v", err)
+	}
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err != nil || resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("a connection over the bound: %v %v", resp, err)
+		}
+	}
+	fams, _ := scrape(t, srv.AdminURL())
+	if got, _ := sample(fams, "tandem_refusals_total", "cause", "conns_per_client"); got != 2 {
+		t.Fatalf("tandem_refusals_total{conns_per_client} = %v, want 2", got)
 	}
 }

@@ -185,7 +185,8 @@ func TestSocketIncrSharesTheCountWithHTTP(t *testing.T) {
 
 // Point 5: every packet reloads the session first. A session that expired
 // (with no periodic check to notice it) is found gone by the next packet,
-// which closes the connection instead of running the handler.
+// which ends it instead of running the handler: "session ended"
+// {"reason":"expired"}, then a clean disconnect.
 func TestEveryPacketReloadsTheSession(t *testing.T) {
 	srv := tandemtest.Start(t, server.Config{SessionTTL: time.Second, SessionCheckInterval: time.Hour})
 	node := tandemtest.NewDriver(t)
@@ -199,16 +200,29 @@ func TestEveryPacketReloadsTheSession(t *testing.T) {
 	if _, err := s.EmitAck(shared.EventIncr); err == nil {
 		t.Fatal("incr on an expired session was acked")
 	}
+	assertExpired(t, s)
+}
+
+// assertExpired checks that s hears its session expired, then is
+// disconnected by the server.
+func assertExpired(t *testing.T, s *tandemtest.Socket) {
+	t.Helper()
+	var ended shared.SessionEnded
+	s.Wait(shared.EventSessionEnded, wait).Arg(t, 0, &ended)
+	if ended.Reason != "expired" {
+		t.Errorf("session ended %q, want expired", ended.Reason)
+	}
 	var reason string
 	s.Wait("disconnect", wait).Arg(t, 0, &reason)
-	if reason != "transport close" {
-		t.Errorf("disconnect reason %q, want the connection closed by the server (transport close)", reason)
+	if reason != "io server disconnect" {
+		t.Errorf("disconnect reason %q, want io server disconnect", reason)
 	}
 }
 
 // Point 5: an idle socket notices within SESSION_CHECK_INTERVAL that its
-// session expired; its connection is closed, the client reconnects, and its
-// handshake gets a fresh session (and cookie) that works.
+// session expired: it hears why ("session ended" {"reason":"expired"}) and
+// is disconnected; a new socket (the page's "new session") gets a fresh
+// session (and cookie) that works.
 func TestExpiredSessionIsNoticedByIdleSockets(t *testing.T) {
 	srv := tandemtest.Start(t, server.Config{SessionTTL: time.Second, SessionCheckInterval: 100 * time.Millisecond})
 	node := tandemtest.NewDriver(t)
@@ -224,15 +238,11 @@ func TestExpiredSessionIsNoticedByIdleSockets(t *testing.T) {
 	}
 
 	start := time.Now()
-	var reason string
-	s.Wait("disconnect", 3*time.Second).Arg(t, 0, &reason)
-	if reason != "transport close" {
-		t.Fatalf("disconnect reason %q, want transport close", reason)
-	}
+	assertExpired(t, s)
 	if idle := time.Since(start); idle < 800*time.Millisecond {
-		t.Errorf("closed after %v: before the session's TTL", idle)
+		t.Errorf("ended after %v: before the session's TTL", idle)
 	}
-	s.Wait("connect", 5*time.Second)
+	s = node.Dial(srv.URL(), tandemtest.Options{Cookie: "tandem.sid=" + first, Transport: tandemtest.Both, Jar: true})
 	second := s.State().Cookies["tandem.sid"]
 	if second == "" || second == first {
 		t.Fatalf("after reconnecting the client has cookie %q, want a new session's", second)
@@ -242,7 +252,7 @@ func TestExpiredSessionIsNoticedByIdleSockets(t *testing.T) {
 		t.Errorf("the new session's first incr: %d, want 1", got)
 	}
 	if got := s.Count(wait); got != 1 {
-		t.Errorf("the reconnected socket got %d, want 1", got)
+		t.Errorf("the new socket got %d, want 1", got)
 	}
 }
 

@@ -23,7 +23,7 @@ func redisACL(user, password, prefix string) []any {
 }
 
 // The commands of README.md's ACL line.
-const redisACLCommands = "ping hello auth select evalsha eval type hmget hset hincrby pexpire pttl del wait publish subscribe psubscribe unsubscribe punsubscribe pubsub|numsub"
+const redisACLCommands = "ping hello auth select evalsha eval type hmget hget hset hexists hincrby pexpire pexpireat pttl del zadd zrange zrem zcard wait publish subscribe psubscribe unsubscribe punsubscribe pubsub|numsub"
 
 // Issue 13 item 7: two nodes that reach Redis as the documented ACL user
 // (its prefix's keys and channels only) work: incr, cross-node delivery,

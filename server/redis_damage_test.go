@@ -7,6 +7,7 @@ import (
 
 	"github.com/tandem-go/tandem/internal/tandemtest"
 	"github.com/tandem-go/tandem/server"
+	redisstore "github.com/tandem-go/tandem/server/store/redis"
 	"github.com/tandem-go/tandem/shared"
 )
 
@@ -22,8 +23,8 @@ func TestRedisNonCanonicalVersion(t *testing.T) {
 	a.Incr()
 	a.Incr()
 	old := a.Cookie()
-	key := "tandem:session:" + tandemtest.StoreKey(t, old)
 	raw := rds.Client(0)
+	key := redisstore.New(raw, redisstore.Options{Prefix: "tandem:session:"}).RecordKey(tandemtest.StoreKey(t, old))
 	if err := raw.HSet(t.Context(), key, "v", "01").Err(); err != nil {
 		t.Fatal(err)
 	}

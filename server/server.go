@@ -93,28 +93,33 @@ func (s *Server) build(keys [][]byte) error {
 		report = s.metrics
 	}
 	sessions, err := sessionio.New(sessionio.Config{
-		Store: s.store,
-		Keys:  keys,
-		TTL:   r.SessionTTL,
+		Store:  s.store,
+		Keys:   keys,
+		TTL:    r.SessionTTL,
+		MaxAge: r.SessionMaxAge,
+		// The app's event: the library names none of its own.
+		EndEvent:  shared.EventSessionEnded,
+		PublicURL: r.PublicURL,
 		Cookie: sessionio.Cookie{
 			Name:     r.cookieName,
 			Secure:   r.CookieSecure,
 			SameSite: r.sameSite,
 		},
-		AllowedOrigins:    origins,
-		CheckInterval:     r.SessionCheckInterval,
-		CreateBurst:       r.SessionCreateBurst,
-		CreateRate:        r.SessionCreateRate,
-		EventBurst:        r.SocketEventBurst,
-		EventRate:         r.SocketEventRate,
-		SocketsPerSession: r.SocketsPerSession,
-		SocketsPerClient:  r.SocketsPerClient,
-		CreateGlobalBurst: r.sessionCreateGlobalBurst(),
-		CreateGlobalRate:  r.SessionCreateGlobalRate,
-		ClientIP:          r.client.Of,
-		Logger:            s.log,
-		ErrorHandler:      web.SocketRefusal,
-		Report:            report,
+		AllowedOrigins:       origins,
+		CheckInterval:        r.SessionCheckInterval,
+		CreateBurst:          r.SessionCreateBurst,
+		CreateRate:           r.SessionCreateRate,
+		EventBurst:           r.SocketEventBurst,
+		EventRate:            r.SocketEventRate,
+		SocketsPerSession:    r.SocketsPerSession,
+		SocketsPerClient:     r.SocketsPerClient,
+		EngineConnsPerClient: r.EngineConnsPerClient,
+		CreateGlobalBurst:    r.sessionCreateGlobalBurst(),
+		CreateGlobalRate:     r.SessionCreateGlobalRate,
+		ClientIP:             r.client.Of,
+		Logger:               s.log,
+		ErrorHandler:         web.SocketRefusal,
+		Report:               report,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -129,6 +134,7 @@ func (s *Server) build(keys [][]byte) error {
 	// tandem's polling transport: no response is written by a goroutine
 	// other than its request's (server/transport).
 	transport.Register(opts)
+	opts.SetConnectTimeout(connectTimeout)
 	if isRedis(r.Store) {
 		// Several nodes: room emits and disconnects go through Redis.
 		c, err := newCluster(r.Store, s.log)
@@ -211,6 +217,13 @@ func (s *Server) build(keys [][]byte) error {
 // v1.5.3 applies the read limit before inflating, so websocketUpgrades
 // removes the client's offer: no connection is ever compressed.
 var uncompressed = &types.PerMessageDeflate{Threshold: math.MaxInt32}
+
+// connectTimeout closes an Engine.IO connection that has joined no
+// namespace this long after its handshake (the library's default is 45 s).
+// The official client sends its CONNECT as soon as the connection opens;
+// a connection that sends none only holds a slot of its client's
+// ENGINE_CONNS_PER_CLIENT and the engine's buffers and timers.
+const connectTimeout = 10 * time.Second
 
 // pageHandler serves the go-app page calling apiOrigin ("" for its own),
 // showing the count that count reads (nil: none). A missing build is not
@@ -328,7 +341,9 @@ func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 }
 
 func (s *Server) serve(h *http.Server, ln net.Listener, name string) {
-	ln = web.LimitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.client.Peer)
+	ln = web.LimitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.client.Peer, func() {
+		s.sessions.Reporter().Refused(sessionio.CauseConnsPerClient)
+	})
 	if err := h.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.log.Error("listener stopped", "listener", name, "err", err)
 	}

@@ -23,7 +23,7 @@ start() { # start NAME: sets PID and URL; fails unless the port is served by tha
   case $1 in
   tandem) port=39317; mkdir -p "$W/data"
     PORT=$port SESSION_STORE=memory SESSION_SECRET=$(printf 'k%.0s' {1..40}) DATA_DIR="$W/data" WEB_DIR="$W/noweb" \
-      SESSION_CREATE_BURST=1000000 SESSION_CREATE_RATE=1000000 MAX_CONNS_PER_CLIENT=1000000 SOCKETS_PER_CLIENT=off SESSION_CREATE_GLOBAL_RATE=off LOG_LEVEL=error \
+      SESSION_CREATE_BURST=1000000 SESSION_CREATE_RATE=1000000 MAX_CONNS_PER_CLIENT=1000000 SOCKETS_PER_CLIENT=off ENGINE_CONNS_PER_CLIENT=off SESSION_CREATE_GLOBAL_RATE=off LOG_LEVEL=error \
       "$W/tandem" >>"$OUT/tandem.log" 2>&1 & PID=$! ;;
   node) port=39318; PORT=$port node "$B/seed-node/server.js" >>"$OUT/node.log" 2>&1 & PID=$! ;;
   esac

@@ -447,6 +447,17 @@ func (s *Socket) State() State {
 	return State{Connected: r.Connected, Transport: r.Transport, Cookies: r.Cookies}
 }
 
+// SetCookie makes the socket's next connections (its reconnects) carry the
+// Cookie header cookie, as a browser's tab does once a response of its
+// origin set a new cookie.
+func (s *Socket) SetCookie(cookie string) {
+	s.tb.Helper()
+	r := s.d.call(map[string]any{"op": "cookie", "sock": s.name, "cookie": cookie}, 5*time.Second)
+	if r.Error != "" {
+		s.tb.Fatalf("cookie: %s", r.Error)
+	}
+}
+
 // Close disconnects the socket from the client side.
 func (s *Socket) Close() {
 	s.tb.Helper()

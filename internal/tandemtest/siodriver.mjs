@@ -7,6 +7,7 @@
 //   {"id":2,"op":"emit","sock":"a","event":"incr","args":[],"ack":true,"timeout":5000}
 //   {"id":3,"op":"state","sock":"a"}     -> transport, connected, cookies (jar)
 //   {"id":4,"op":"close","sock":"a"}
+//   {"id":6,"op":"cookie","sock":"a","cookie":"k=v2"} -> the Cookie of its next connections
 //   {"id":5,"op":"ping"}                 -> once the client is loaded
 // Replies: {"id":N,"ok":true,...} or {"id":N,"error":"..."}.
 // Events:  {"sock":"a","event":"connect","args":[...]}, for lifecycle events
@@ -79,6 +80,11 @@ async function handle(cmd) {
       return {};
     case "state":
       return state(s);
+    case "cookie":
+      // What a browser does when a response sets a new cookie: the tab's
+      // next connection (a reconnect) carries it.
+      s.io.opts.extraHeaders = { ...(s.io.opts.extraHeaders || {}), cookie: cmd.cookie };
+      return {};
     case "close":
       s.disconnect();
       sockets.delete(cmd.sock);

@@ -40,11 +40,11 @@ func (f *FlakyStore) err() error {
 	return nil
 }
 
-func (f *FlakyStore) Create(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+func (f *FlakyStore) Create(ctx context.Context, key string, data []byte, meta store.Meta, ttl time.Duration) error {
 	if err := f.err(); err != nil {
 		return err
 	}
-	return f.Store.Create(ctx, key, data, ttl)
+	return f.Store.Create(ctx, key, data, meta, ttl)
 }
 
 func (f *FlakyStore) Load(ctx context.Context, key string) (store.Record, error) {
@@ -73,6 +73,20 @@ func (f *FlakyStore) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	return f.Store.Delete(ctx, key)
+}
+
+func (f *FlakyStore) Renew(ctx context.Context, oldKey, newKey string, meta store.Meta, ttl, grace time.Duration) (store.Record, error) {
+	if err := f.err(); err != nil {
+		return store.Record{}, err
+	}
+	return f.Store.Renew(ctx, oldKey, newKey, meta, ttl, grace)
+}
+
+func (f *FlakyStore) UserSessions(ctx context.Context, user string) ([]store.UserSession, error) {
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	return f.Store.UserSessions(ctx, user)
 }
 
 func (f *FlakyStore) Ping(ctx context.Context) error {

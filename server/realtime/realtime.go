@@ -58,8 +58,7 @@ func (h *Hub) State(_ string, v sessionio.Values) []sessionio.Event {
 // gone from the store all the same, so their sockets close at their next
 // packet or periodic check.
 func (h *Hub) SessionEnded(sessionKey string) {
-	err := h.sessions.Emit(sessionKey, shared.EventSessionEnded, shared.SessionEnded{Reason: shared.ReasonLogout})
-	err = errors.Join(err, h.sessions.Disconnect(sessionKey))
+	err := h.sessions.End(sessionKey, sessionio.EndReason(shared.ReasonLogout))
 	switch {
 	case errors.Is(err, sessionio.ErrNodesUnreachable):
 		h.log.Warn("realtime: logout: this node's sockets of the session were disconnected, but the other nodes could not be reached; theirs close at their next packet or within SESSION_CHECK_INTERVAL",
@@ -101,6 +100,8 @@ func (h *Hub) incr(sess *sessionio.Session, args []any) {
 		switch {
 		case errors.Is(err, sessionio.ErrSessionGone):
 			msg = "session ended"
+		case errors.Is(err, sessionio.ErrSessionRenewed):
+			msg = "session renewed"
 		case errors.Is(err, counter.ErrOverflow):
 			msg = "the count cannot grow any more"
 		default:

@@ -2,8 +2,10 @@ package sessionio_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +29,15 @@ type bridge struct {
 // that changes the session's "v" through Manager.Update.
 func newBridge(t *testing.T, cfg sessionio.Config) *bridge {
 	t.Helper()
+	return newBridgeWith(t, cfg, nil)
+}
+
+// newBridgeWith is newBridge on a Socket.IO server with the given adapter
+// (nil: the in-memory one). It also serves POST /signin?user=&remember=
+// (SignIn), GET /get (the session's "v", 409 for a renewed cookie), POST
+// /logout (Destroy, then End with EndLogout), and the socket event "get".
+func newBridgeWith(t *testing.T, cfg sessionio.Config, adapter socket.AdapterConstructor) *bridge {
+	t.Helper()
 	if cfg.Store == nil {
 		cfg.Store = memory.New()
 	}
@@ -39,7 +50,18 @@ func newBridge(t *testing.T, cfg sessionio.Config) *bridge {
 	b := &bridge{m: m, handles: make(chan *sessionio.Session, 16)}
 	io := socket.NewServer(nil, nil)
 	e := echo.New()
-	sh, err := m.Attach(io, nil)
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		status := http.StatusInternalServerError
+		if errors.Is(err, sessionio.ErrSessionRenewed) {
+			status = http.StatusConflict
+		}
+		_ = c.String(status, err.Error())
+	}
+	opts := socket.DefaultServerOptions()
+	if adapter != nil {
+		opts.SetAdapter(adapter)
+	}
+	sh, err := m.Attach(io, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +70,17 @@ func newBridge(t *testing.T, cfg sessionio.Config) *bridge {
 		s := args[0].(*socket.Socket)
 		h := m.FromSocket(s)
 		b.handles <- h
+		s.On("incr", func(args ...any) {
+			v, err := h.Update(context.Background(), incr, nil)
+			var out any = v["n"]
+			if err != nil {
+				out = "error: " + err.Error()
+			}
+			args[len(args)-1].(socket.Ack)([]any{out}, nil)
+		})
+		s.On("get", func(args ...any) {
+			args[len(args)-1].(socket.Ack)([]any{h.Get("v")}, nil)
+		})
 		s.On("set", func(args ...any) {
 			v, _ := args[0].(string)
 			_, err := h.Update(context.Background(), func(vals sessionio.Values) error { vals["v"] = v; return nil }, nil)
@@ -63,6 +96,40 @@ func newBridge(t *testing.T, cfg sessionio.Config) *bridge {
 			return err
 		}
 		return c.String(http.StatusOK, m.KeyOf(s))
+	})
+	e.POST("/signin", func(c echo.Context) error {
+		s, err := m.SignIn(c.Response(), c.Request(), c.QueryParam("user"), sessionio.SignInOptions{Remember: c.QueryParam("remember") == "1", Agent: "test agent"})
+		if err != nil {
+			return err
+		}
+		return c.String(http.StatusOK, m.KeyOf(s))
+	})
+	e.POST("/incr", func(c echo.Context) error {
+		s, err := m.Update(c.Response(), c.Request(), incr, nil)
+		if err != nil {
+			return err
+		}
+		return c.String(http.StatusOK, strconv.Itoa(s.Values["n"].(int)))
+	})
+	e.GET("/get", func(c echo.Context) error {
+		s, err := m.Get(c.Request(), m.CookieName())
+		if err != nil {
+			return err
+		}
+		v, _ := s.Values["v"].(string)
+		return c.String(http.StatusOK, v)
+	})
+	e.POST("/logout", func(c echo.Context) error {
+		key, err := m.Destroy(c.Response(), c.Request())
+		if err != nil {
+			return err
+		}
+		if key != "" {
+			if err := m.End(key, sessionio.EndLogout); err != nil {
+				return err
+			}
+		}
+		return c.NoContent(http.StatusNoContent)
 	})
 	e.POST("/set", func(c echo.Context) error {
 		s, err := m.Update(c.Response(), c.Request(), func(vals sessionio.Values) error {

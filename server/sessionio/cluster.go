@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ var ErrNodesUnreachable = errors.New("sessionio: other nodes not reached")
 const (
 	relayEmit       = "emit"       // key, version, event, args
 	relayDisconnect = "disconnect" // key
+	relayClose      = "close"      // key: close the connections (a renewed session)
 )
 
 // Order across nodes. Two nodes commit changes of one session one after
@@ -389,6 +391,10 @@ func (m *Manager) listenRelay(io *socket.Server) {
 			}
 		case relayDisconnect:
 			io.In(socket.Room(msg.Key)).Local().DisconnectSockets(false)
+		case relayClose:
+			for _, s := range m.Sockets(msg.Key) {
+				closeConn(s.Conn())
+			}
 		}
 	})
 }
@@ -416,4 +422,48 @@ func (m *Manager) disconnect(io *socket.Server, key string) error {
 		return nil
 	}
 	return m.relay(io, relayMsg{Op: relayDisconnect, Key: key})
+}
+
+// relayClose asks the other nodes to close the connections of key's
+// sockets (Renew, SignIn).
+func (m *Manager) relayClose(io *socket.Server, key string) error {
+	if !m.clustered.Load() {
+		return nil
+	}
+	return m.relay(io, relayMsg{Op: relayClose, Key: key})
+}
+
+// ErrAdapterChanged is returned by Emit, Disconnect and End, and a socket
+// handshake is refused with it (500), when the Socket.IO server's adapter
+// was replaced after Attach: the manager's namespace still uses the adapter
+// it was attached with, so emits and disconnects would silently stay on this
+// node. Set the adapter (ServerOptions.SetAdapter, or io.SetAdapter) before
+// Attach.
+var ErrAdapterChanged = errors.New("sessionio: the Socket.IO adapter was replaced after Attach; set it before Attach, or emits and disconnects stay on this node")
+
+// sameAdapter reports whether a and b are the same adapter constructor.
+func sameAdapter(a, b socket.AdapterConstructor) bool {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	if !va.IsValid() || !vb.IsValid() {
+		return va.IsValid() == vb.IsValid()
+	}
+	if va.Type() != vb.Type() {
+		return false
+	}
+	if va.Kind() == reflect.Pointer {
+		return va.Pointer() == vb.Pointer()
+	}
+	return !va.Comparable() || va.Equal(vb)
+}
+
+// checkAdapter returns ErrAdapterChanged (logged once) when io's adapter is
+// not the one it had at Attach.
+func (m *Manager) checkAdapter(io *socket.Server) error {
+	if sameAdapter(io.Adapter(), m.adapter) {
+		return nil
+	}
+	if m.adapterWarned.CompareAndSwap(false, true) {
+		m.log.Error(ErrAdapterChanged.Error())
+	}
+	return ErrAdapterChanged
 }

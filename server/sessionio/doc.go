@@ -23,20 +23,55 @@
 //     revive a session that was logged out. Only the gorilla Save, called
 //     by the app, writes a whole session (last writer wins: Get, then
 //     Update, then Save in one request undoes the Update).
-//   - Manager.Renew gives a session a new ID at login (session fixation);
-//     Manager.Destroy ends one. Data that cannot be decoded is no session,
-//     on every path (ErrSessionGone).
+//   - Manager.SignIn is the sign-in step: after the app checked the
+//     credentials, one store step gives the session a new ID bound to the
+//     user (Session.User, Manager.UserOf), values kept, a new absolute
+//     lifetime, and a browser-session or ("remember") persistent cookie.
+//     The old session's connections are closed on every node and its
+//     sockets never join the new session, so a socket opened with a
+//     planted cookie (session fixation) learns nothing of the signed-in
+//     session and changes nothing in it; the browser's tabs reconnect with
+//     the new cookie. For Config.RenewGrace (10s) the old ID is a
+//     tombstone: requests and handshakes that carry it (sent before the
+//     sign-in's answer arrived) get ErrSessionRenewed, create nothing and
+//     set no cookie, so an in-flight request cannot sign its user out.
+//     Manager.Renew is the same without a new user.
+//   - Every Manager call of one HTTP request sees what the earlier ones did
+//     (the state lives in the request's context, as gorilla's registry
+//     does): Update then SignIn, SignIn then Update, two Updates, an
+//     Update that created the session then Destroy: one session, one
+//     Set-Cookie, no orphaned record. Use one *http.Request per request.
+//   - A session ends at its idle lifetime (Config.TTL, extended by use) or
+//     its absolute one (Config.MaxAge from creation or sign-in, never
+//     extended), both enforced by the store. Manager.End(key, reason) ends
+//     one for its sockets: Config.EndEvent ("session ended") with
+//     {"reason": "logout" | "revoked" | "expired"} on every node, then the
+//     disconnect. An expiry found by a socket's reload or the periodic
+//     check ends the session with "expired" the same way. Manager.Destroy
+//     deletes a session (call End after it). Data that cannot be decoded
+//     is no session, on every path (ErrSessionGone).
 //   - Values of basic types (string keys; strings, bools, integers, floats,
 //     []byte) are stored in a compact format of the package's own, anything
 //     else with encoding/gob; gob records of earlier versions still read
 //     (see Values).
 //   - Every Engine.IO request, WebSocket upgrades included, is refused with
-//     403 unless its Origin is the server's own or in the allowlist.
+//     403 unless its Origin is the server's own or in the allowlist. The
+//     own origin is the request's scheme and Host, Config.PublicURL's
+//     (behind a TLS-terminating proxy), or what a trusted proxy's
+//     X-Forwarded-Proto names (Config.TrustProxy). A request without
+//     Origin and Sec-Fetch-Site is allowed: it does not come from a page
+//     of another site (browsers send Origin on every cross-origin request
+//     and WebSocket handshake).
 //   - Every CheckInterval the sessions of a node's sockets are checked (one
-//     store read per session, however many sockets it has); the connections
-//     of sessions that are gone are closed, so clients reconnect into fresh
-//     sessions. Manager.Disconnect ends them cleanly instead (no reconnect),
-//     on every node sharing the Socket.IO adapter.
+//     store read per session, however many sockets it has): an expired one
+//     is ended (End with "expired"); the connections of one deleted
+//     elsewhere or renewed are closed, so clients reconnect (into a fresh
+//     session, or with their new cookie). Manager.Disconnect ends them
+//     cleanly instead (no reconnect), on every node sharing the Socket.IO
+//     adapter.
+//   - Several nodes: give Attach options carrying the adapter that reaches
+//     them (see Example_severalNodes), or set it on the server before
+//     Attach; an adapter set afterwards is detected (ErrAdapterChanged).
 //   - With an adapter that reaches other nodes (Redis), Emit and Disconnect
 //     act on this node's sockets at once and are relayed to the others on
 //     one channel, in order; an event emitted from a committed callback is
@@ -79,11 +114,17 @@
 // moment is not guaranteed. Do not call Update of the same session from
 // committed: it would wait for itself (until its context ends).
 //
-// A Reporter's methods are called synchronously, from any of those
-// goroutines, on hot paths: they must be safe for concurrent use and must
-// not block.
+// The Manager calls that take an *http.Request hold that request's state
+// while they run: calls of one request run one at a time, and a committed
+// callback must not call them for the same request (it would wait for
+// itself). Config.OnCreate runs on the goroutine of the call that created
+// the session (an HTTP handler's, or the Engine.IO handshake's), OnGone on
+// whichever goroutine found the session gone (the periodic check's
+// included): neither may block. A Reporter's methods are called
+// synchronously, from any of those goroutines, on hot paths: they must be
+// safe for concurrent use and must not block.
 //
-// Emit and Disconnect may be called from any goroutine, HTTP handlers
+// Emit, Disconnect and End may be called from any goroutine, HTTP handlers
 // included, and return ErrNotAttached before Attach. A Session handle is shared by all sockets of its session on a
 // node and always holds the newest values this node has seen; it never moves
 // back to older ones.

@@ -176,3 +176,20 @@ func (t *tab) next() string {
 	}
 	return strings.TrimPrefix(p, "42")
 }
+
+// closed reads until the connection ends and returns "closed", or the
+// packet it got instead.
+func (t *tab) closed() string {
+	for {
+		_ = t.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, b, err := t.c.ReadMessage()
+		if err != nil {
+			return "closed"
+		}
+		if string(b) == "2" {
+			t.write("3")
+			continue
+		}
+		return string(b)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandem-go/tandem/server/store"
 	"github.com/tandem-go/tandem/server/store/memory"
 )
 
@@ -21,7 +22,7 @@ func TestKeyLocksAreDroppedWhenUnused(t *testing.T) {
 	ctx := context.Background()
 	keys := []string{"a", "b", "c"}
 	for _, k := range keys {
-		if err := st.Create(ctx, k, nil, time.Hour); err != nil {
+		if err := st.Create(ctx, k, nil, store.Meta{}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}

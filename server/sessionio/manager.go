@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,8 +20,11 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	DefaultCookieName        = "tandem.sid"
+	DefaultCookieName        = "sid"
 	DefaultTTL               = 24 * time.Hour
+	DefaultMaxAge            = 168 * time.Hour
+	DefaultRenewGrace        = 10 * time.Second
+	DefaultEndEvent          = "session ended"
 	DefaultCheckInterval     = 30 * time.Second
 	DefaultCreateBurst       = 200
 	DefaultCreateRate        = 2.0
@@ -61,7 +65,21 @@ var (
 	ErrAlreadyAttached = errors.New("sessionio: a Socket.IO server is already attached")
 	// ErrClosed is returned by Attach after Close or Shutdown.
 	ErrClosed = errors.New("sessionio: manager closed")
+	// ErrSessionRenewed is returned for a request whose cookie names a
+	// session that got a new ID (SignIn, Renew) less than
+	// Config.RenewGrace ago: the request was sent before the renewal's
+	// answer reached its client, which now holds the new cookie. Nothing
+	// was created and no cookie set; answer it with a refusal the client
+	// retries (tandem: 409 {"error":"session renewed"}). A socket
+	// handshake that carries it is refused with 409. It matches
+	// store.ErrRenewed, and not ErrSessionGone.
+	ErrSessionRenewed error = renewedError{}
 )
+
+type renewedError struct{}
+
+func (renewedError) Error() string        { return "sessionio: session renewed" }
+func (renewedError) Is(target error) bool { return target == store.ErrRenewed }
 
 // goneError is ErrSessionGone: it also matches store.ErrNotFound, so code
 // written against the store keeps working.
@@ -69,15 +87,6 @@ type goneError struct{}
 
 func (goneError) Error() string        { return "sessionio: session gone" }
 func (goneError) Is(target error) bool { return target == store.ErrNotFound }
-
-// gone returns ErrSessionGone for err when err is the store's not-found,
-// and err otherwise.
-func gone(err error) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return ErrSessionGone
-	}
-	return err
-}
 
 // Config configures a Manager. Zero values get the documented defaults.
 type Config struct {
@@ -92,13 +101,44 @@ type Config struct {
 	// TTL is the idle lifetime of a session: it ends TTL after the last
 	// request, socket packet or change that touched it. Default 24h.
 	TTL time.Duration
+	// MaxAge is the absolute lifetime of a session: it ends MaxAge after it
+	// was created or signed in (SignIn), however busy, never extended. The
+	// store enforces it, with TTL. Default DefaultMaxAge (7 days).
+	MaxAge time.Duration
+	// RenewGrace is how long the old ID of a renewed session (SignIn,
+	// Renew) stays a tombstone: requests and handshakes that carry it get
+	// ErrSessionRenewed instead of a new session. Default
+	// DefaultRenewGrace; Off makes the old ID plain "no session" at once.
+	RenewGrace time.Duration
+	// EndEvent is the event End sends to a session's sockets, with an
+	// EndNotice, before it disconnects them; the periodic check and the
+	// reload before each packet send it with EndExpired for a session past
+	// its lifetime. Default DefaultEndEvent ("session ended").
+	EndEvent string
 
 	// Cookie sets the attributes of the session cookie.
 	Cookie Cookie
 
 	// AllowedOrigins are the other origins whose pages may open sockets with
-	// the user's cookie. A page from the server's own origin always may.
+	// the user's cookie. A page from the server's own origin always may:
+	// the request's own scheme and Host, PublicURL's origin, and, from a
+	// TrustProxy request, the X-Forwarded-Proto and X-Forwarded-Host it
+	// names. A request with no Origin (and no Sec-Fetch-Site) is allowed:
+	// it does not come from a page on another site (browsers send Origin
+	// on every cross-origin request and every WebSocket handshake), and
+	// refusing it would only refuse non-browser clients.
 	AllowedOrigins []string
+
+	// PublicURL is the server's own public URL (https://app.example.com)
+	// when it differs from what requests show, behind a TLS-terminating
+	// proxy: its origin is always allowed, and an https PublicURL makes
+	// the cookie Secure.
+	PublicURL string
+	// TrustProxy, if set, tells whether a request came through a proxy
+	// whose X-Forwarded-Proto and X-Forwarded-Host may be trusted to name
+	// the server's own origin (for example: the TCP peer is in
+	// TRUSTED_PROXIES). Default: never.
+	TrustProxy func(*http.Request) bool
 
 	// CheckInterval is how often every socket's session is checked in the
 	// store; a socket whose session is gone gets its connection closed.
@@ -122,8 +162,12 @@ type Config struct {
 	// forged).
 	ClientIP func(*http.Request) string
 
-	// StoreTimeout bounds each store call made outside an HTTP request
-	// (socket packets, periodic checks). Default 5s.
+	// StoreTimeout bounds each store call the manager makes on its own,
+	// outside an HTTP request: the reload before each socket packet, a
+	// socket's connect, the periodic checks. Calls made for the app use
+	// the app's context: Manager.Update, SignIn and Get the request's (give
+	// requests a deadline to bound them), Session.Update the ctx it is
+	// given. Default 5s.
 	StoreTimeout time.Duration
 
 	// Logger receives the manager's logs; session IDs never appear in them.
@@ -131,8 +175,11 @@ type Config struct {
 	Logger *slog.Logger
 
 	// OnCreate, if set, is called with the key of every session the
-	// manager creates (by Update, Save or a socket handshake), after the
-	// store has it. Renew does not create a session: it renames one.
+	// manager creates (by Update, Save, SignIn without a session, or a
+	// socket handshake), after the store has it, on the goroutine of the
+	// call that created it (the HTTP handler's, or the Engine.IO
+	// handshake's): it must not block. Renew and SignIn of an existing
+	// session do not create one: they rename it.
 	OnCreate func(key string)
 	// OnGone, if set, is called with the key of a session the manager finds
 	// gone (missing, expired, deleted, unreadable, or the old key of a
@@ -172,13 +219,21 @@ type Config struct {
 	// ended, refusals, store calls and their durations, events received
 	// and delivered (see Reporter). Default: nothing is reported.
 	Report Reporter
+
+	// EngineConnsPerClient caps the Engine.IO connections one client
+	// address (ClientIP) may have open on this node at once, counted from
+	// the handshake to the connection's close whether or not it ever joins
+	// a namespace. A handshake over it is refused with 429 and
+	// ErrTooManyClientConns, and creates no session. Default
+	// DefaultEngineConnsPerClient; Off turns the cap off.
+	EngineConnsPerClient int
 }
 
 // Cookie holds the attributes of the session cookie. It is always HttpOnly.
 // It has no Max-Age by default: the browser keeps it for its session, and
 // the store decides when the session ends.
 type Cookie struct {
-	// Name is the cookie's name. Default "tandem.sid". A name starting with
+	// Name is the cookie's name. Default DefaultCookieName ("sid"). A name starting with
 	// "__Host-" requires Secure, Path "/" and no Domain.
 	Name string
 	// Path is the cookie's Path. Default "/". Sockets only get the session
@@ -210,6 +265,7 @@ type Manager struct {
 	origins originPolicy
 	limiter *createLimiter
 	caps    *socketCaps
+	conns   *connCaps
 	log     *slog.Logger
 	report  Reporter // never nil: NopReporter when Config.Report is
 
@@ -220,10 +276,13 @@ type Manager struct {
 	locksMu sync.Mutex
 	locks   map[string]*keyLock
 
-	io         atomic.Pointer[socket.Server]
-	clustered  atomic.Bool // io's adapter reaches other nodes
-	floors     floors      // see cluster.go
-	committing committing
+	io            atomic.Pointer[socket.Server]
+	adapter       socket.AdapterConstructor // io's adapter at Attach
+	adapterWarned atomic.Bool
+	public        string      // PublicURL's origin, "" when unset
+	clustered     atomic.Bool // io's adapter reaches other nodes
+	floors        floors      // see cluster.go
+	committing    committing
 
 	resyncMu     sync.Mutex
 	resyncFns    []func(key string, v Values) []Event // guarded by resyncMu
@@ -262,6 +321,21 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultTTL
+	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = DefaultMaxAge
+	}
+	switch cfg.RenewGrace {
+	case 0:
+		cfg.RenewGrace = DefaultRenewGrace
+	case Off:
+		cfg.RenewGrace = 0
+	}
+	if cfg.EndEvent == "" {
+		cfg.EndEvent = DefaultEndEvent
+	}
+	if cfg.TrustProxy == nil {
+		cfg.TrustProxy = func(*http.Request) bool { return false }
 	}
 	c := &cfg.Cookie
 	if c.Name == "" {
@@ -304,6 +378,9 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.SocketsPerClient == 0 {
 		cfg.SocketsPerClient = DefaultSocketsPerClient
 	}
+	if cfg.EngineConnsPerClient == 0 {
+		cfg.EngineConnsPerClient = DefaultEngineConnsPerClient
+	}
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteIP
 	}
@@ -325,12 +402,18 @@ func New(cfg Config) (*Manager, error) {
 	switch {
 	case cfg.TTL < 0:
 		return nil, fmt.Errorf("sessionio: TTL %v must be positive", cfg.TTL)
+	case cfg.MaxAge < 0:
+		return nil, fmt.Errorf("sessionio: MaxAge %v must be positive", cfg.MaxAge)
+	case cfg.RenewGrace < 0:
+		return nil, fmt.Errorf("sessionio: RenewGrace %v must be positive, or Off", cfg.RenewGrace)
 	case cfg.CheckInterval < 0 && cfg.CheckInterval != Off:
 		return nil, fmt.Errorf("sessionio: CheckInterval %v must be positive, or Off", cfg.CheckInterval)
 	case cfg.CreateRate < 0 && cfg.CreateRate != Off, cfg.CreateGlobalRate < 0 && cfg.CreateGlobalRate != Off:
 		return nil, errors.New("sessionio: CreateRate and CreateGlobalRate must be positive, or Off")
 	case cfg.SocketsPerSession < 0 && cfg.SocketsPerSession != Off, cfg.SocketsPerClient < 0 && cfg.SocketsPerClient != Off:
 		return nil, errors.New("sessionio: SocketsPerSession and SocketsPerClient must be positive, or Off")
+	case cfg.EngineConnsPerClient < 0 && cfg.EngineConnsPerClient != Off:
+		return nil, errors.New("sessionio: EngineConnsPerClient must be positive, or Off")
 	case isNaNOrInf(cfg.CreateRate) || isNaNOrInf(cfg.CreateGlobalRate) || isNaNOrInf(cfg.EventRate):
 		return nil, errors.New("sessionio: CreateRate, CreateGlobalRate and EventRate must be finite numbers")
 	case cfg.CreateBurst < 0 || cfg.CreateGlobalBurst < 0:
@@ -340,11 +423,24 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	public := ""
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("sessionio: PublicURL %q is not an absolute URL", cfg.PublicURL)
+		}
+		if public, err = NormalizeOrigin(u.Scheme + "://" + u.Host); err != nil {
+			return nil, fmt.Errorf("sessionio: PublicURL %w", err)
+		}
+		origins[public] = struct{}{}
+	}
 	return &Manager{
 		cfg:     cfg,
 		signer:  signer{keys: cfg.Keys},
 		origins: origins,
+		public:  public,
 		caps:    newSocketCaps(cfg.SocketsPerSession, cfg.SocketsPerClient),
+		conns:   newConnCaps(cfg.EngineConnsPerClient),
 		limiter: newCreateLimiter(cfg.CreateRate, cfg.CreateBurst, cfg.CreateGlobalRate, cfg.CreateGlobalBurst, maxLimiterClients),
 		log:     cfg.Logger,
 		report:  report,
@@ -398,18 +494,21 @@ func (m *Manager) Get(r *http.Request, name string) (*sessions.Session, error) {
 
 // New loads the request's session from the store, or returns a new empty
 // one (IsNew) when the cookie is missing, forged, or names a session that is
-// gone. Nothing is created in the store until Save or Update. It implements
+// gone. Nothing is created in the store until Save or Update. A cookie that
+// names a session renewed a moment ago gets ErrSessionRenewed with the empty
+// session: answer it without saving (tandem: 409). It implements
 // sessions.Store.
 func (m *Manager) New(r *http.Request, name string) (*sessions.Session, error) {
 	s := m.gorillaSession(r, name)
 	if name != m.cfg.Cookie.Name {
 		return s, fmt.Errorf("sessionio: unknown session %q; this store serves %q", name, m.cfg.Cookie.Name)
 	}
-	id, ok := m.idFromRequest(r)
-	if !ok {
+	st, unlock := m.lockState(r)
+	defer unlock()
+	if st.id == "" {
 		return s, nil
 	}
-	key := keyOf(id)
+	key := keyOf(st.id)
 	v, rec, err := m.load(r.Context(), key)
 	if errors.Is(err, ErrSessionGone) {
 		return s, nil
@@ -417,9 +516,10 @@ func (m *Manager) New(r *http.Request, name string) (*sessions.Session, error) {
 	if err != nil {
 		return s, err
 	}
+	st.remember(rec.Meta)
 	m.touchIfDue(r.Context(), key, rec)
 	m.refresh(key, v, rec)
-	s.ID, s.Values, s.IsNew = id, v, false
+	s.ID, s.Values, s.IsNew = st.id, v, false
 	return s, nil
 }
 
@@ -450,6 +550,8 @@ func (m *Manager) Save(r *http.Request, w http.ResponseWriter, s *sessions.Sessi
 	if s.Options != nil {
 		maxAge = s.Options.MaxAge
 	}
+	st, unlock := m.lockState(r)
+	defer unlock()
 	if maxAge < 0 {
 		if s.ID != "" {
 			if err := m.cfg.Store.Delete(ctx, keyOf(s.ID)); err != nil {
@@ -457,8 +559,16 @@ func (m *Manager) Save(r *http.Request, w http.ResponseWriter, s *sessions.Sessi
 			}
 			m.endSession(keyOf(s.ID), EndLogout)
 		}
-		http.SetCookie(w, m.cookie(r, ""))
+		if s.ID == st.id {
+			st.id, st.loaded = "", false
+		}
+		m.writeCookie(w, m.cookie(r, ""))
 		return nil
+	}
+	if s.ID == "" && st.id != "" {
+		// An earlier call of the request made the session this one
+		// would create: save into it.
+		s.ID = st.id
 	}
 	replace := func(v Values) error {
 		clear(v)
@@ -473,7 +583,7 @@ func (m *Manager) Save(r *http.Request, w http.ResponseWriter, s *sessions.Sessi
 			if maxAge > 0 {
 				c := m.cookie(r, s.ID)
 				c.MaxAge = maxAge
-				http.SetCookie(w, c)
+				m.writeCookie(w, c)
 			}
 			return nil
 		}
@@ -486,60 +596,11 @@ func (m *Manager) Save(r *http.Request, w http.ResponseWriter, s *sessions.Sessi
 		return err
 	}
 	s.ID, s.IsNew = id, false
+	st.id, st.loaded = id, false
 	c := m.cookie(r, id)
 	c.MaxAge = maxAge
-	http.SetCookie(w, c)
+	m.writeCookie(w, c)
 	return nil
-}
-
-// Update changes the request's session atomically: apply gets the current
-// values and changes them in place; the store commits the result only if no
-// other change of the session came in between (otherwise apply runs again
-// on the newer values, so it must not have side effects). When the request
-// has no live session, a new one is created already holding the change, and
-// its cookie is set on w.
-//
-// committed, if not nil, runs after the commit with the session as
-// committed (its own copy of the values), before any later change of the
-// same session on this node commits: notifications sent from it reach
-// sockets in commit order.
-//
-// Update returns the session as committed. A *sessions.Session obtained
-// earlier in the same request keeps its old values.
-func (m *Manager) Update(w http.ResponseWriter, r *http.Request, apply func(Values) error, committed func(*sessions.Session)) (*sessions.Session, error) {
-	ctx := r.Context()
-	s := m.gorillaSession(r, m.cfg.Cookie.Name)
-	if id, ok := m.idFromRequest(r); ok {
-		s.ID, s.IsNew = id, false
-		var then func(Values)
-		if committed != nil {
-			then = func(v Values) {
-				c := *s
-				c.Values = v
-				committed(&c)
-			}
-		}
-		v, err := m.update(ctx, keyOf(id), apply, then)
-		if err == nil {
-			s.Values = v
-			return s, nil
-		}
-		if !errors.Is(err, ErrSessionGone) {
-			return nil, err
-		}
-	}
-	id, v, err := m.create(ctx, r, apply)
-	if err != nil {
-		return nil, err
-	}
-	http.SetCookie(w, m.cookie(r, id))
-	s.ID, s.IsNew, s.Values = id, false, v
-	if committed != nil {
-		c := *s
-		c.Values = cloneValues(v)
-		committed(&c)
-	}
-	return s, nil
 }
 
 // KeyOf returns the key of a session obtained from Get, New or Update: the
@@ -558,189 +619,10 @@ func (m *Manager) KeyOf(s *sessions.Session) string {
 // FetchSockets and the like.
 func (m *Manager) Room(key string) socket.Room { return socket.Room(key) }
 
-// Emit sends an event to every socket of the session with the given key, on
-// this node and, through the Socket.IO adapter, on every other. When the
-// other nodes cannot be reached the sockets of this node still get it and
-// the error wraps ErrNodesUnreachable. It returns ErrNotAttached before
-// Attach.
-func (m *Manager) Emit(key, event string, args ...any) error {
-	io := m.io.Load()
-	if io == nil {
-		return ErrNotAttached
-	}
-	return m.emit(io, key, event, args...)
-}
-
-// Disconnect disconnects every socket of the session with the given key, on
-// every node, with a server-side disconnect: clients see "io server
-// disconnect" and do not reconnect by themselves. It returns ErrNotAttached
-// before Attach.
-//
-// The sockets of this node are disconnected at once, whatever the adapter;
-// when the other nodes cannot be reached the error wraps
-// ErrNodesUnreachable. Events emitted before Disconnect reach every node's
-// sockets before they are disconnected.
-func (m *Manager) Disconnect(key string) error {
-	io := m.io.Load()
-	if io == nil {
-		return ErrNotAttached
-	}
-	return m.disconnect(io, key)
-}
-
-// Sockets returns the sockets of the session with the given key that are
-// connected to this node. For every node, use
-// io.In(m.Room(key)).FetchSockets().
-func (m *Manager) Sockets(key string) []*socket.Socket {
-	m.mu.Lock()
-	h := m.live[key]
-	m.mu.Unlock()
-	if h == nil {
-		return nil
-	}
-	return h.socketList()
-}
-
-// Destroy ends the request's session: the record is deleted from the store
-// and the cookie expired on w. It returns the key the session had (for Emit
-// and Disconnect), or "" when the request had no session. Its sockets are
-// not disconnected: call Disconnect(key) for that, after telling them why.
-func (m *Manager) Destroy(w http.ResponseWriter, r *http.Request) (string, error) {
-	id, ok := m.idFromRequest(r)
-	key := ""
-	if ok {
-		key = keyOf(id)
-		if err := m.cfg.Store.Delete(r.Context(), key); err != nil {
-			return "", fmt.Errorf("sessionio: delete: %w", err) // the cookie stays: the session is still there
-		}
-		m.endSession(key, EndLogout)
-	}
-	http.SetCookie(w, m.cookie(r, ""))
-	return key, nil
-}
-
-// update is the one atomic read-modify-write path, for HTTP and sockets.
-func (m *Manager) update(ctx context.Context, key string, apply func(Values) error, committed func(Values)) (Values, error) {
-	unlock, err := m.lockKey(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	var out Values
-	var unreadable, own error
-	rec, err := m.cfg.Store.Update(ctx, key, m.cfg.TTL, func(data []byte) ([]byte, error) {
-		unreadable, own = nil, nil
-		v, err := decodeValues(data)
-		if err != nil {
-			unreadable = err
-			return nil, err
-		}
-		if err := apply(v); err != nil {
-			own = err
-			return nil, err
-		}
-		out = v
-		data, err = encodeValues(v)
-		own = err
-		return data, err
-	})
-	switch {
-	case err == nil:
-	case unreadable != nil:
-		return nil, m.dropUnreadable(ctx, key, unreadable)
-	case own != nil:
-		return nil, own // apply's error as it is, or an encoding error
-	case errors.Is(err, store.ErrNotFound):
-		m.gone(key)
-		return nil, ErrSessionGone
-	default:
-		return nil, fmt.Errorf("sessionio: update: %w", err)
-	}
-	m.refresh(key, out, rec)
-	if committed != nil {
-		m.committing.m.Store(key, rec.Version)
-		defer m.committing.m.Delete(key)
-		committed(cloneValues(out))
-	}
-	return out, nil
-}
-
-// create makes a new session holding apply's values, within the creation
-// bound of r's client address.
-func (m *Manager) create(ctx context.Context, r *http.Request, apply func(Values) error) (string, Values, error) {
-	if !m.limiter.allow(m.cfg.ClientIP(r), time.Now()) {
-		m.report.Refused(CauseSessionRate)
-		return "", nil, &RetryAfterError{After: m.retryAfter()}
-	}
-	v := Values{}
-	if apply != nil {
-		if err := apply(v); err != nil {
-			return "", nil, err
-		}
-	}
-	data, err := encodeValues(v)
-	if err != nil {
-		return "", nil, err
-	}
-	id, key, err := m.createRecord(ctx, data)
-	if err != nil {
-		return "", nil, err
-	}
-	m.report.SessionCreated()
-	if m.cfg.OnCreate != nil {
-		m.cfg.OnCreate(key)
-	}
-	return id, v, nil
-}
-
-// load reads a session. A session that is missing or whose data cannot be
-// read is ErrSessionGone; an unreadable record is deleted, so that every
-// path treats it the same way.
-func (m *Manager) load(ctx context.Context, key string) (Values, store.Record, error) {
-	rec, err := m.cfg.Store.Load(ctx, key)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			m.gone(key)
-			return nil, rec, ErrSessionGone
-		}
-		return nil, rec, fmt.Errorf("sessionio: load: %w", err)
-	}
-	v, err := decodeValues(rec.Data)
-	if err != nil {
-		return nil, rec, m.dropUnreadable(ctx, key, err)
-	}
-	return v, rec, nil
-}
-
-// dropUnreadable deletes a record whose data cannot be decoded (written by
-// an incompatible version, or with a type not registered with gob) and
-// returns ErrSessionGone: such a session is no session.
-func (m *Manager) dropUnreadable(ctx context.Context, key string, cause error) error {
-	m.log.Warn("sessionio: unreadable session data; the session is treated as gone", "session", logKey(key), "err", cause)
-	if err := m.cfg.Store.Delete(ctx, key); err != nil {
-		m.log.Warn("sessionio: delete of an unreadable session failed", "session", logKey(key), "err", err)
-	}
-	m.gone(key)
-	return ErrSessionGone
-}
-
 // gone calls the OnGone hook.
 func (m *Manager) gone(key string) {
 	if m.cfg.OnGone != nil {
 		m.cfg.OnGone(key)
-	}
-}
-
-// touchIfDue extends a session's life when a tenth of its TTL (at most a
-// minute) has passed since it was last written or touched, so activity keeps
-// a session alive without a store write on every request.
-func (m *Manager) touchIfDue(ctx context.Context, key string, rec store.Record) {
-	every := min(m.cfg.TTL/10, time.Minute)
-	if time.Until(rec.Expires) > m.cfg.TTL-every {
-		return
-	}
-	if err := m.cfg.Store.Touch(ctx, key, m.cfg.TTL); err != nil && !errors.Is(err, store.ErrNotFound) {
-		m.log.Warn("sessionio: touch failed", "session", logKey(key), "err", err)
 	}
 }
 
@@ -792,7 +674,12 @@ func (m *Manager) checkOptions(r *http.Request, o *sessions.Options) error {
 	return nil
 }
 
-func (m *Manager) secure(r *http.Request) bool { return m.cfg.Cookie.Secure || r.TLS != nil }
+// secure reports whether the cookie gets the Secure attribute for r: forced,
+// a TLS request, an https PublicURL, or https named by a trusted proxy.
+func (m *Manager) secure(r *http.Request) bool {
+	return m.cfg.Cookie.Secure || r.TLS != nil || strings.HasPrefix(m.public, "https://") ||
+		(m.cfg.TrustProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
+}
 
 // cookie returns the session cookie for id, or an expired one when id is "".
 // It has no Max-Age: the browser keeps it for its session, and the store

@@ -40,8 +40,8 @@ func setCookies(w *httptest.ResponseRecorder) (headers, values []string) {
 // exactly the configured cookie.
 func TestSaveOptions(t *testing.T) {
 	const (
-		plain   = "tandem.sid=V; Path=/; HttpOnly; SameSite=Lax"
-		expired = "tandem.sid=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+		plain   = "sid=V; Path=/; HttpOnly; SameSite=Lax"
+		expired = "sid=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
 	)
 	tests := []struct {
 		name     string
@@ -56,9 +56,9 @@ func TestSaveOptions(t *testing.T) {
 		{"ok, new session, default options", sessionio.Cookie{}, false, false, nil, []string{plain}, 2, false},
 		{"ok, existing session, default options: no cookie to rewrite", sessionio.Cookie{}, true, false, nil, nil, 2, false},
 		{"ok, new session, MaxAge > 0 honoured", sessionio.Cookie{}, false, false, func(o *sessions.Options) { o.MaxAge = 3600 },
-			[]string{"tandem.sid=V; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax"}, 2, false},
+			[]string{"sid=V; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax"}, 2, false},
 		{"ok, existing session, MaxAge > 0 rewrites its cookie", sessionio.Cookie{}, true, false, func(o *sessions.Options) { o.MaxAge = 60 },
-			[]string{"tandem.sid=V; Path=/; Max-Age=60; HttpOnly; SameSite=Lax"}, 2, false},
+			[]string{"sid=V; Path=/; Max-Age=60; HttpOnly; SameSite=Lax"}, 2, false},
 		{"ok, existing session, MaxAge < 0 deletes it and expires the cookie", sessionio.Cookie{}, true, false, func(o *sessions.Options) { o.MaxAge = -1 },
 			[]string{expired}, nil, false},
 		{"ok, new session, MaxAge < 0 creates nothing and expires the cookie", sessionio.Cookie{}, false, false, func(o *sessions.Options) { o.MaxAge = -1 },
@@ -68,9 +68,9 @@ func TestSaveOptions(t *testing.T) {
 			sessionio.Cookie{Name: "__Host-s", Secure: true, SameSite: http.SameSiteNoneMode, Partitioned: true}, true, false, func(o *sessions.Options) { o.MaxAge = 10 },
 			[]string{"__Host-s=V; Path=/; Max-Age=10; HttpOnly; Secure; SameSite=None; Partitioned"}, 2, false},
 		{"ok, configured Path and Domain written", sessionio.Cookie{Path: "/app", Domain: "example.com", SameSite: http.SameSiteStrictMode}, false, false, nil,
-			[]string{"tandem.sid=V; Path=/app; Domain=example.com; HttpOnly; SameSite=Strict"}, 2, false},
+			[]string{"sid=V; Path=/app; Domain=example.com; HttpOnly; SameSite=Strict"}, 2, false},
 		{"ok, TLS request: Secure even when not configured", sessionio.Cookie{}, false, true, nil,
-			[]string{"tandem.sid=V; Path=/; HttpOnly; Secure; SameSite=Lax"}, 2, false},
+			[]string{"sid=V; Path=/; HttpOnly; Secure; SameSite=Lax"}, 2, false},
 		{"nok, other Path", sessionio.Cookie{}, true, false, func(o *sessions.Options) { o.Path = "/admin" }, nil, 1, true},
 		{"nok, other Path on a new session", sessionio.Cookie{}, false, false, func(o *sessions.Options) { o.Path = "/admin" }, nil, nil, true},
 		{"nok, other Domain", sessionio.Cookie{}, true, false, func(o *sessions.Options) { o.Domain = "example.com" }, nil, 1, true},

@@ -25,7 +25,40 @@ func NormalizeOrigin(s string) (string, error) {
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return "", fmt.Errorf("%q: an origin has no user, path, query or fragment", s)
 	}
-	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+	host := u.Host
+	// Browsers leave the scheme's default port out of Origin.
+	if port := u.Port(); (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		host = strings.TrimSuffix(host, ":"+port)
+	}
+	return strings.ToLower(u.Scheme + "://" + host), nil
+}
+
+// allowsOrigin is the origin check of every Engine.IO request: the policy,
+// with the server's own origin as a trusted proxy names it.
+func (m *Manager) allowsOrigin(r *http.Request) bool {
+	if m.origins.allows(r) {
+		return true
+	}
+	if !m.cfg.TrustProxy(r) {
+		return false
+	}
+	proto, host := r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Forwarded-Host")
+	if host == "" {
+		host = r.Host
+	}
+	if proto == "" {
+		return false
+	}
+	own, err := NormalizeOrigin(strings.TrimSpace(strings.Split(proto, ",")[0]) + "://" + strings.TrimSpace(strings.Split(host, ",")[0]))
+	if err != nil {
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false // allows already passed every request without one
+	}
+	n, err := NormalizeOrigin(origin)
+	return err == nil && n == own
 }
 
 // originPolicy decides which browser origins may open a socket: the
@@ -55,8 +88,8 @@ func newOriginPolicy(origins []string) (originPolicy, error) {
 // request's own (http, or https on TLS) or found in the allowlist. A request
 // with neither header does not come from a page on another site: browsers
 // send Origin on cross-origin requests and on every WebSocket handshake.
-// Behind a TLS-terminating proxy the request's own scheme is unknown: list
-// the public origin in the allowlist (tandem adds PUBLIC_URL's).
+// Behind a TLS-terminating proxy the request's own scheme is unknown: set
+// Config.PublicURL (it joins the allowlist) or Config.TrustProxy.
 func (p originPolicy) allows(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	switch r.Header.Get("Sec-Fetch-Site") {

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/tandem-go/tandem/server/store/memory"
 )
 
 func TestNormalizeOrigin(t *testing.T) {
@@ -14,6 +16,9 @@ func TestNormalizeOrigin(t *testing.T) {
 	}{
 		{"ok, plain", "http://localhost:4200", "http://localhost:4200", false},
 		{"ok, case and trailing slash", "HTTPS://App.Example/", "https://app.example", false},
+		{"ok, https default port dropped (browsers leave it out)", "https://app.example:443", "https://app.example", false},
+		{"ok, http default port dropped", "http://app.example:80", "http://app.example", false},
+		{"ok, other port kept", "https://app.example:8443", "https://app.example:8443", false},
 		{"nok, wildcard", "*", "", true},
 		{"nok, wildcard subdomain", "https://*.example", "", true},
 		{"nok, no scheme", "localhost:4200", "", true},
@@ -132,4 +137,49 @@ func FuzzOrigin(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Behind a TLS-terminating proxy the own https origin is allowed: named by
+// PublicURL, or by a trusted proxy's X-Forwarded-Proto (never by anyone
+// else's); and the cookie is then Secure.
+func TestOwnOriginBehindAProxy(t *testing.T) {
+	trusted := func(r *http.Request) bool { return r.RemoteAddr == "10.0.0.1:1234" }
+	tests := []struct {
+		name      string
+		cfg       Config
+		peer      string
+		forwarded string
+		expect    bool
+		secure    bool
+	}{
+		{name: "nok, no PublicURL, no trusted proxy", peer: "10.0.0.1:1234", forwarded: "https", expect: false},
+		{name: "ok, PublicURL", cfg: Config{PublicURL: "https://app.example/"}, peer: "10.0.0.9:1", expect: true, secure: true},
+		{name: "ok, PublicURL with the default port", cfg: Config{PublicURL: "https://app.example:443"}, peer: "10.0.0.9:1", expect: true, secure: true},
+		{name: "ok, trusted proxy's X-Forwarded-Proto", cfg: Config{TrustProxy: trusted}, peer: "10.0.0.1:1234", forwarded: "https", expect: true, secure: true},
+		{name: "nok, untrusted peer's X-Forwarded-Proto", cfg: Config{TrustProxy: trusted}, peer: "10.6.6.6:1", forwarded: "https", expect: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Store = memory.New()
+			cfg.Keys = [][]byte{[]byte(strings.Repeat("k", 32))}
+			m, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, _ := http.NewRequest(http.MethodGet, "http://app.example/socket.io/", nil)
+			r.Host = "app.example"
+			r.RemoteAddr = tt.peer
+			r.Header.Set("Origin", "https://app.example")
+			if tt.forwarded != "" {
+				r.Header.Set("X-Forwarded-Proto", tt.forwarded)
+			}
+			if got := m.allowsOrigin(r); got != tt.expect {
+				t.Errorf("allowsOrigin = %v, want %v", got, tt.expect)
+			}
+			if got := m.secure(r); got != tt.secure {
+				t.Errorf("secure = %v, want %v", got, tt.secure)
+			}
+		})
+	}
 }

@@ -34,7 +34,7 @@ func TestReloadDecodesOnlyANewVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Create(ctx, keyOf(id), data, DefaultTTL); err != nil {
+	if err := st.Create(ctx, keyOf(id), data, store.Meta{}, DefaultTTL); err != nil {
 		t.Fatal(err)
 	}
 	rec, err := st.Load(ctx, keyOf(id))
@@ -79,7 +79,7 @@ func TestCheckDecodesOnlyANewVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Create(ctx, key, data, DefaultTTL); err != nil {
+	if err := st.Create(ctx, key, data, store.Meta{}, DefaultTTL); err != nil {
 		t.Fatal(err)
 	}
 	rec, err := st.Load(ctx, key)

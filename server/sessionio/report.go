@@ -110,7 +110,8 @@ const (
 	// CausePayload: a message or body over its size bound.
 	CausePayload Cause = "payload"
 	// CauseConnsPerClient: a connection over the bound of its client
-	// address (reported by the application's listener).
+	// address: a TCP connection (reported by the application's listener)
+	// or an Engine.IO handshake over Config.EngineConnsPerClient.
 	CauseConnsPerClient Cause = "conns_per_client"
 	// CauseBodyTimeout: a request body that did not arrive in time
 	// (reported by the application).
@@ -131,10 +132,14 @@ const (
 	StoreTouch  = "touch"
 	StoreDelete = "delete"
 	StorePing   = "ping"
+	// StoreRenew and StoreUserSessions: Renew (SignIn, Renew) and
+	// UserSessions.
+	StoreRenew        = "renew"
+	StoreUserSessions = "user_sessions"
 )
 
 // StoreOps lists the ops of StoreDone.
-var StoreOps = []string{StoreCreate, StoreLoad, StoreUpdate, StoreTouch, StoreDelete, StorePing}
+var StoreOps = []string{StoreCreate, StoreLoad, StoreUpdate, StoreTouch, StoreDelete, StorePing, StoreRenew, StoreUserSessions}
 
 // Reporter returns the manager's Reporter (a NopReporter when
 // Config.Report is nil), for the application to report its own refusals
@@ -193,7 +198,7 @@ type reportingStore struct {
 // storeErr is what StoreDone is told of err: the outcomes that are answers
 // (not found, exists) are successes.
 func storeErr(err error) error {
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrRenewed) {
 		return nil
 	}
 	return err
@@ -203,11 +208,25 @@ func (s reportingStore) done(op string, start time.Time, err error) {
 	s.r.StoreDone(op, time.Since(start), storeErr(err))
 }
 
-func (s reportingStore) Create(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+func (s reportingStore) Create(ctx context.Context, key string, data []byte, meta store.Meta, ttl time.Duration) error {
 	start := time.Now()
-	err := s.Store.Create(ctx, key, data, ttl)
+	err := s.Store.Create(ctx, key, data, meta, ttl)
 	s.done(StoreCreate, start, err)
 	return err
+}
+
+func (s reportingStore) Renew(ctx context.Context, oldKey, newKey string, meta store.Meta, ttl, grace time.Duration) (store.Record, error) {
+	start := time.Now()
+	rec, err := s.Store.Renew(ctx, oldKey, newKey, meta, ttl, grace)
+	s.done(StoreRenew, start, err)
+	return rec, err
+}
+
+func (s reportingStore) UserSessions(ctx context.Context, user string) ([]store.UserSession, error) {
+	start := time.Now()
+	list, err := s.Store.UserSessions(ctx, user)
+	s.done(StoreUserSessions, start, err)
+	return list, err
 }
 
 func (s reportingStore) Load(ctx context.Context, key string) (store.Record, error) {

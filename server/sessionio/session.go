@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
@@ -21,17 +22,20 @@ type Session struct {
 	m *Manager
 
 	mu      sync.RWMutex
-	key     string // changes when the session is renewed
+	key     string
 	values  Values
 	version uint64
+	meta    store.Meta
+	expires time.Time // the latest expiry this node has seen
 
 	sockets map[*socket.Socket]struct{} // guarded by m.mu
 	ended   atomic.Bool                 // its end was reported (report.go)
 }
 
 // Key names the session outside its cookie: its store key, its room and its
-// log name. It is a hash of the session ID, which it does not reveal. It
-// changes when the session is renewed (Manager.Renew).
+// log name. It is a hash of the session ID, which it does not reveal. A
+// renewal (SignIn, Renew) does not change it: the renewed session is
+// another session, which the old one's sockets never join.
 func (s *Session) Key() string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -52,6 +56,32 @@ func (s *Session) Values() Values {
 	return cloneValues(s.values)
 }
 
+// User is the user the session is bound to (Manager.SignIn), or "".
+func (s *Session) User() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.meta.User
+}
+
+// Meta is the session's metadata as the store keeps it.
+func (s *Session) Meta() store.Meta {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.meta
+}
+
+// expired reports whether the session, found gone, had passed its lifetime
+// as far as this node knows (its absolute deadline, or the latest idle
+// expiry this node saw), rather than being deleted.
+func (s *Session) expired(now time.Time) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.meta.Deadline.IsZero() && !now.Before(s.meta.Deadline) {
+		return true
+	}
+	return !s.expires.IsZero() && !now.Before(s.expires)
+}
+
 // Version is the store version of the values the handle holds.
 func (s *Session) Version() uint64 {
 	s.mu.RLock()
@@ -68,14 +98,10 @@ func (s *Session) snapshot() (string, Values, uint64) {
 }
 
 // Reload reads the session from the store. It returns ErrSessionGone when
-// the session is gone or its data cannot be read.
+// the session is gone or its data cannot be read, ErrSessionRenewed when it
+// was renewed.
 func (s *Session) Reload(ctx context.Context) error {
-	key := s.Key()
-	err := s.reload(ctx, key)
-	if errors.Is(err, ErrSessionGone) && s.Key() != key {
-		err = s.reload(ctx, s.Key()) // renewed meanwhile
-	}
-	return err
+	return s.reload(ctx, s.Key())
 }
 
 func (s *Session) reload(ctx context.Context, key string) error {
@@ -94,14 +120,16 @@ func (s *Session) fetch(ctx context.Context, key string) (store.Record, error) {
 	rec, err := s.m.cfg.Store.Load(ctx, key)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			if s.Key() == key { // not renewed meanwhile
-				s.m.gone(key)
-			}
+			s.m.gone(key)
 			return rec, ErrSessionGone
+		}
+		if errors.Is(err, store.ErrRenewed) {
+			return rec, ErrSessionRenewed
 		}
 		return rec, fmt.Errorf("sessionio: reload: %w: %w", ErrStoreUnavailable, err)
 	}
 	if s.holds(key, rec.Version) {
+		s.seen(rec)
 		return rec, nil
 	}
 	v, err := decodeValues(rec.Data)
@@ -114,14 +142,11 @@ func (s *Session) fetch(ctx context.Context, key string) (store.Record, error) {
 
 // Update changes the session atomically, as Manager.Update does for HTTP
 // requests, and returns the committed values. It returns ErrSessionGone
-// when the session is gone; a socket cannot set a cookie, so it never
-// creates one.
+// when the session is gone (ErrSessionRenewed when it was renewed); a socket
+// cannot set a cookie, so it never creates one. The store calls run under
+// ctx: give it a deadline.
 func (s *Session) Update(ctx context.Context, apply func(Values) error, committed func(Values)) (Values, error) {
-	key := s.Key()
-	v, err := s.m.update(ctx, key, apply, committed)
-	if errors.Is(err, ErrSessionGone) && s.Key() != key {
-		v, err = s.m.update(ctx, s.Key(), apply, committed) // renewed meanwhile
-	}
+	v, err := s.m.update(ctx, s.Key(), apply, committed)
 	if err != nil {
 		return nil, err
 	}
@@ -146,8 +171,7 @@ func (s *Session) Room() socket.Room { return s.m.Room(s.Key()) }
 func (s *Session) Sockets() []*socket.Socket { return s.socketList() }
 
 // set moves the handle to v if rec, read under key, is newer than what it
-// holds. A read of a key the handle no longer has (it was renewed) is
-// ignored.
+// holds.
 func (s *Session) set(key string, v Values, rec store.Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -156,6 +180,19 @@ func (s *Session) set(key string, v Values, rec store.Record) {
 	}
 	if rec.Version > s.version || s.values == nil {
 		s.values, s.version = v, rec.Version
+	}
+	s.meta = rec.Meta
+	if rec.Expires.After(s.expires) {
+		s.expires = rec.Expires
+	}
+}
+
+// seen notes the expiry of a record read whose values the handle holds.
+func (s *Session) seen(rec store.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec.Expires.After(s.expires) {
+		s.expires = rec.Expires
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zishang520/socket.io/servers/engine/v3"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 
@@ -22,6 +23,7 @@ type handshake struct {
 	id     string
 	cookie *http.Cookie // set when the handshake created the session
 	client string       // Config.ClientIP of the handshake request
+	slot   *connSlot    // the connection's place under EngineConnsPerClient
 	// refused is set, instead of id, when the client address already had
 	// its cap of sockets: the handshake made no session, and the socket is
 	// refused with this error.
@@ -46,8 +48,17 @@ type handshakeKey struct{}
 // On the main namespace every socket then gets its session (FromSocket),
 // joins the session's room, and reloads the session before each incoming
 // packet; every CheckInterval the sessions of all sockets are checked. opts
-// may be nil; Attach sets its Cors (credentials on, any origin that passed
-// the check above).
+// may be nil; Attach serves io with a copy of opts whose Cors it sets
+// (credentials on, any origin that passed the check above): opts itself is
+// not changed.
+//
+// Several nodes: give opts the adapter that reaches them (opts.SetAdapter,
+// for example the Redis adapter; Attach sets it on io), or set it on io
+// before Attach. The manager wires its relay for the adapter io has at
+// Attach; an adapter set on io afterwards would leave Emit, End and
+// Disconnect on this node (and drops every socket's rooms), so the manager
+// detects it: those calls then return ErrAdapterChanged and handshakes are
+// refused with 500 (and one error log line).
 func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Handler, error) {
 	if io == nil {
 		return nil, errors.New("sessionio: Attach needs a Socket.IO server")
@@ -64,17 +75,25 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 	m.attached = true
 	m.checking = m.cfg.CheckInterval > 0
 	m.mu.Unlock()
-	if opts == nil {
-		opts = socket.DefaultServerOptions()
+	if opts != nil && opts.GetRawAdapter() != nil && !sameAdapter(io.Adapter(), opts.Adapter()) {
+		// The engine's options do not carry the adapter to io: Attach
+		// takes it, before anything is wired.
+		io.SetAdapter(opts.Adapter())
 	}
-	opts.SetCors(&types.Cors{
+	own := socket.DefaultServerOptions()
+	if opts != nil {
+		own.Assign(opts)
+	}
+	own.SetCors(&types.Cors{
 		Origin:      func(string) bool { return true }, // the handler below already refused the rest
 		Credentials: true,
 	})
-	engine := io.ServeHandler(opts)
+	engine := io.ServeHandler(own)
+	m.adapter = io.Adapter()
 	maxBody := io.Engine().Opts().MaxHttpBufferSize() // with the engine's defaults
 	rules := newHandshakeRules(io)
 	io.Engine().Use(m.setCookie)
+	_ = io.Engine().On("connection", m.adoptSlot)
 	io.Use(m.NamespaceMiddleware)
 	m.io.Store(io)
 	if m.checking {
@@ -85,7 +104,11 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 		m.listenRelay(io)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !m.origins.allows(r) {
+		if err := m.checkAdapter(io); err != nil {
+			m.cfg.ErrorHandler(w, r, http.StatusInternalServerError, err)
+			return
+		}
+		if !m.allowsOrigin(r) {
 			m.log.Info("sessionio: socket refused: origin not allowed", "origin", r.Header.Get("Origin"))
 			m.report.Refused(CauseOrigin)
 			m.cfg.ErrorHandler(w, r, http.StatusForbidden, ErrForbiddenOrigin)
@@ -101,20 +124,41 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 			return
 		}
 		if q.isHandshake(r) {
-			if client := m.cfg.ClientIP(r); m.caps.clientFull(client) {
+			client := m.cfg.ClientIP(r)
+			slot, ok := m.conns.take(client)
+			if !ok {
+				m.log.Info("sessionio: handshake refused: too many connections for the client address", "client", client)
+				m.report.Refused(CauseConnsPerClient)
+				w.Header().Set("Retry-After", strconv.Itoa(connRetryAfter))
+				m.cfg.ErrorHandler(w, r, http.StatusTooManyRequests, ErrTooManyClientConns)
+				return
+			}
+			// The engine socket adopts the slot (adoptSlot); if the engine
+			// made none, the slot ends with the request.
+			defer slot.abandon()
+			if m.caps.clientFull(client) {
 				// Neither load nor create a session for a socket that
 				// will be refused; the namespace middleware refuses it
 				// with a connect error the client can read.
 				m.log.Info("sessionio: socket refused: too many sockets for the client address", "client", client)
 				m.report.Refused(CauseSocketsPerClient)
-				hs := &handshake{client: client, refused: ErrTooManyClientSockets}
+				hs := &handshake{client: client, slot: slot, refused: ErrTooManyClientSockets}
 				r = r.WithContext(context.WithValue(r.Context(), handshakeKey{}, hs))
 				engine.ServeHTTP(w, r)
 				return
 			}
 			hs, err := m.handshakeSession(r)
+			if hs != nil {
+				hs.slot = slot
+			}
 			if err != nil {
 				status := http.StatusServiceUnavailable
+				if errors.Is(err, ErrSessionRenewed) {
+					// Sent before the renewal's answer reached the
+					// client: it retries with its new cookie.
+					m.cfg.ErrorHandler(w, r, http.StatusConflict, err)
+					return
+				}
 				if ra := (*RetryAfterError)(nil); errors.As(err, &ra) {
 					status = http.StatusTooManyRequests
 					w.Header().Set("Retry-After", strconv.Itoa(ra.Seconds()))
@@ -136,7 +180,7 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 }
 
 // handshakeSession finds the live session named by r's cookie, or creates
-// one.
+// one; a renewed one is ErrSessionRenewed.
 func (m *Manager) handshakeSession(r *http.Request) (*handshake, error) {
 	if id, ok := m.idFromRequest(r); ok {
 		key := keyOf(id)
@@ -154,6 +198,27 @@ func (m *Manager) handshakeSession(r *http.Request) (*handshake, error) {
 		return nil, err
 	}
 	return &handshake{id: id, cookie: m.cookie(r, id), client: m.cfg.ClientIP(r)}, nil
+}
+
+// connRetryAfter is the Retry-After, in seconds, of a handshake refused by
+// EngineConnsPerClient: about the time an idle connection of the client's
+// takes to end (the connect timeout of one that joins no namespace).
+const connRetryAfter = 10
+
+// adoptSlot is the engine's connection listener: the new engine socket
+// takes over its handshake's slot under EngineConnsPerClient, and frees it
+// when it closes.
+func (m *Manager) adoptSlot(args ...any) {
+	if len(args) == 0 {
+		return
+	}
+	conn, ok := args[0].(engine.Socket)
+	if !ok {
+		return
+	}
+	if hs, ok := conn.Request().Request().Context().Value(handshakeKey{}).(*handshake); ok && hs.slot != nil {
+		hs.slot.adopt(conn)
+	}
 }
 
 // setCookie is Engine.IO middleware: it puts the cookie of a session made by
@@ -198,9 +263,10 @@ func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.Extend
 	if err != nil {
 		free()
 	}
-	if errors.Is(err, ErrSessionGone) {
-		// Gone between handshake and connect: close the connection, so the
-		// client reconnects and its handshake gets a new session.
+	if errors.Is(err, ErrSessionGone) || errors.Is(err, ErrSessionRenewed) {
+		// Gone (or renewed) between handshake and connect: close the
+		// connection, so the client reconnects and its handshake gets a
+		// new session (or its new cookie's).
 		closeConn(s.Conn())
 		return
 	}
@@ -227,7 +293,7 @@ func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.Extend
 				next(nil)
 				return
 			}
-			m.dropSocket(s, h, err)
+			m.sessionLost(h, err)
 			return
 		}
 		next(nil)
@@ -250,16 +316,38 @@ func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.Extend
 	awaitConnected(s)
 }
 
-// dropSocket closes a socket's connection after its session failed to
-// reload: gone (the client reconnects into a new session) or unreadable.
-func (m *Manager) dropSocket(s *socket.Socket, h *Session, err error) {
-	if errors.Is(err, ErrSessionGone) {
-		m.log.Info("sessionio: session gone; closing its socket", "session", logKey(h.Key()))
-		m.endSession(h.Key(), EndGone)
-	} else {
-		m.log.Warn("sessionio: session reload failed; closing its socket", "session", logKey(h.Key()), "err", err)
+// sessionLost acts on a session found gone by a socket's reload or the
+// periodic check. Past its lifetime: End(key, EndExpired), so every socket
+// on every node hears "expired" before it is disconnected. Renewed: its
+// connections are closed (the browser reconnects with the new cookie).
+// Gone otherwise (deleted elsewhere, unreadable): its connections are
+// closed, so the clients reconnect into a new session.
+func (m *Manager) sessionLost(h *Session, err error) {
+	key := h.Key()
+	switch {
+	case errors.Is(err, ErrSessionGone) && h.expired(time.Now()):
+		m.log.Info("sessionio: session expired; ending it", "session", logKey(key))
+		if err := m.End(key, EndExpired); err != nil {
+			m.log.Warn("sessionio: end an expired session", "session", logKey(key), "err", err)
+			m.closeAll(h) // at least this node's
+		}
+		return
+	case errors.Is(err, ErrSessionRenewed):
+		m.log.Info("sessionio: session renewed; closing its old connections", "session", logKey(key))
+	case errors.Is(err, ErrSessionGone):
+		m.log.Info("sessionio: session gone; closing its connections", "session", logKey(key))
+		m.endSession(key, EndGone)
+	default:
+		m.log.Warn("sessionio: session reload failed; closing its connections", "session", logKey(key), "err", err)
 	}
-	closeConn(s.Conn())
+	m.closeAll(h)
+}
+
+// closeAll closes the connections of h's sockets on this node.
+func (m *Manager) closeAll(h *Session) {
+	for _, s := range h.socketList() {
+		closeConn(s.Conn())
+	}
 }
 
 // FromSocket returns the session of a socket connected through this
@@ -331,9 +419,10 @@ func (m *Manager) checkLoop() {
 }
 
 // checkAll loads each live session once, whatever its number of sockets,
-// and closes the connections of those that are gone; on a clustered node it
-// also sends the sockets the state they lack (see Resync). It does not
-// extend any session's life: an idle tab must not keep its session alive.
+// and ends those that expired, closes the connections of those that are
+// gone (sessionLost); on a clustered node it also sends the sockets the
+// state they lack (see Resync). It does not extend any session's life: an
+// idle tab must not keep its session alive.
 func (m *Manager) checkAll() {
 	io := m.io.Load()
 	clustered := io != nil && m.clustered.Load()
@@ -354,15 +443,8 @@ func (m *Manager) checkAll() {
 		_, err := h.fetch(ctx, key) // decodes only a new version
 		cancel()
 		switch {
-		case errors.Is(err, ErrSessionGone):
-			if h.Key() != key {
-				continue // renewed meanwhile
-			}
-			m.log.Info("sessionio: session gone; closing its sockets", "session", logKey(key))
-			m.endSession(key, EndGone)
-			for _, s := range h.socketList() {
-				closeConn(s.Conn())
-			}
+		case errors.Is(err, ErrSessionGone), errors.Is(err, ErrSessionRenewed):
+			m.sessionLost(h, err)
 		case err != nil:
 			m.log.Warn("sessionio: session check failed", "session", logKey(key), "err", err)
 		case clustered:
@@ -375,7 +457,7 @@ func (m *Manager) checkAll() {
 // names the reason without internal details.
 func writeError(w http.ResponseWriter, _ *http.Request, status int, err error) {
 	msg := http.StatusText(status)
-	for _, e := range []error{ErrForbiddenOrigin, ErrTooManySessions, ErrStoreUnavailable} {
+	for _, e := range []error{ErrForbiddenOrigin, ErrTooManySessions, ErrTooManyClientConns, ErrStoreUnavailable} {
 		if errors.Is(err, e) {
 			msg = strings.TrimPrefix(e.Error(), "sessionio: ")
 			break

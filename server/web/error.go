@@ -64,6 +64,10 @@ func translate(err error) (int, string) {
 	switch {
 	case errors.Is(err, sessionio.ErrTooManySessions):
 		return http.StatusTooManyRequests, "too many new sessions from this address; retry later"
+	case errors.Is(err, sessionio.ErrSessionRenewed):
+		// A request sent with the cookie a sign-in just replaced: the
+		// client retries with its new cookie.
+		return http.StatusConflict, "session renewed"
 	case errors.Is(err, counter.ErrOverflow):
 		return http.StatusConflict, "the count cannot grow any more"
 	case errors.As(err, &se):
@@ -88,10 +92,14 @@ func SocketRefusal(w http.ResponseWriter, _ *http.Request, status int, err error
 		msg = "origin not allowed"
 	case errors.Is(err, sessionio.ErrTooManySessions):
 		msg = "too many new sessions from this address; retry later"
+	case errors.Is(err, sessionio.ErrTooManyClientConns):
+		msg = "too many connections from this address; retry later"
 	case errors.Is(err, sessionio.ErrStoreUnavailable):
 		msg = "session store unavailable"
 	case errors.Is(err, sessionio.ErrBadHandshake):
 		msg = strings.TrimPrefix(err.Error(), "sessionio: ")
+	case errors.Is(err, sessionio.ErrSessionRenewed):
+		msg = "session renewed"
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, status, shared.ErrorBody{Error: msg})

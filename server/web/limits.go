@@ -58,15 +58,20 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 // that one address cannot hold every file descriptor (slow clients,
 // abandoned sockets). Connections from trusted proxies carry many clients
 // and are not counted; the proxy in front bounds those. name is
-// ClientAddr.Peer.
-func LimitConns(ln net.Listener, max int, name func(net.Addr) (string, bool)) net.Listener {
-	return &connLimiter{Listener: ln, max: max, name: name, open: map[string]int{}}
+// ClientAddr.Peer. refused, if not nil, is called for each connection
+// refused (for the metrics).
+func LimitConns(ln net.Listener, max int, name func(net.Addr) (string, bool), refused func()) net.Listener {
+	if refused == nil {
+		refused = func() {}
+	}
+	return &connLimiter{Listener: ln, max: max, name: name, refused: refused, open: map[string]int{}}
 }
 
 type connLimiter struct {
 	net.Listener
-	max  int
-	name func(net.Addr) (string, bool)
+	max     int
+	name    func(net.Addr) (string, bool)
+	refused func()
 
 	mu   sync.Mutex
 	open map[string]int
@@ -95,6 +100,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		l.mu.Lock()
 		if l.open[key] >= l.max {
 			l.mu.Unlock()
+			l.refused()
 			go refuse(c)
 			continue
 		}

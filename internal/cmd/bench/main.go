@@ -19,7 +19,8 @@
 // All the load comes from one address, so a server started separately needs
 // SESSION_CREATE_BURST (at least sockets/per-session + a few),
 // SESSION_CREATE_RATE, SESSION_CREATE_GLOBAL_RATE (or off) and
-// MAX_CONNS_PER_CLIENT (at least sockets + 100) and SOCKETS_PER_CLIENT (off)
+// MAX_CONNS_PER_CLIENT (at least sockets + 100), SOCKETS_PER_CLIENT and
+// ENGINE_CONNS_PER_CLIENT (off)
 // lifted, or the set-up fails with 429.
 package main
 
@@ -266,6 +267,7 @@ func serve(args []string) int {
 		SessionCreateGlobalRate: 1_000_000,
 		MaxConnsPerClient:       1_000_000,
 		SocketsPerClient:        sessionio.Off,
+		EngineConnsPerClient:    sessionio.Off,
 		AdminAddr:               "127.0.0.1:0",                 // metrics on, as in production
 		WebDir:                  filepath.Join(dir, "no-page"), // the API only
 		Logger:                  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),

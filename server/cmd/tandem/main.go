@@ -87,6 +87,9 @@ var settings = []setting{
 	{"SESSION_TTL", "idle lifetime of a session (default 24h)", func(c *options, v string) error {
 		return duration(v, &c.SessionTTL)
 	}},
+	{"SESSION_MAX_AGE", "absolute lifetime of a session, from sign-in or creation, never extended (default 168h)", func(c *options, v string) error {
+		return duration(v, &c.SessionMaxAge)
+	}},
 	{"SESSION_CHECK_INTERVAL", "how often each socket's session is checked (default 30s)", func(c *options, v string) error {
 		return duration(v, &c.SessionCheckInterval)
 	}},
@@ -127,6 +130,9 @@ var settings = []setting{
 	}},
 	{"SOCKETS_PER_CLIENT", "sockets one client address may have open at once, or off (default 128)", func(c *options, v string) error {
 		return socketCap(&c.SocketsPerClient, v)
+	}},
+	{"ENGINE_CONNS_PER_CLIENT", "Engine.IO connections one client address may have open at once, joined to a namespace or not, or off (default 128)", func(c *options, v string) error {
+		return socketCap(&c.EngineConnsPerClient, v)
 	}},
 	{"SESSION_CREATE_GLOBAL_RATE", "sessions per second all clients together may create, or off (default 100; burst ten seconds' worth, at least 1000)", func(c *options, v string) error {
 		if strings.EqualFold(v, "off") {

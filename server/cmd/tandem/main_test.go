@@ -570,6 +570,17 @@ func TestParse(t *testing.T) {
 				tb.Errorf("options %+v", o.Config)
 			}
 		}},
+		{name: "ok, engine conns per client", givenEnv: []string{"ENGINE_CONNS_PER_CLIENT=16"}, expect: func(tb testing.TB, o *options) {
+			if o.EngineConnsPerClient != 16 {
+				tb.Errorf("EngineConnsPerClient %d, want 16", o.EngineConnsPerClient)
+			}
+		}},
+		{name: "ok, engine conns per client off", givenArgs: []string{"-engine-conns-per-client", "off"}, expect: func(tb testing.TB, o *options) {
+			if o.EngineConnsPerClient != -1 {
+				tb.Errorf("EngineConnsPerClient %d, want -1 (sessionio.Off)", o.EngineConnsPerClient)
+			}
+		}},
+		{name: "nok, ENGINE_CONNS_PER_CLIENT zero", givenEnv: []string{"ENGINE_CONNS_PER_CLIENT=0"}, expectVar: "ENGINE_CONNS_PER_CLIENT"},
 		{name: "ok, listen host", givenEnv: []string{"LISTEN_HOST=127.0.0.1", "PORT=3005"}, expect: func(tb testing.TB, o *options) {
 			if o.ListenHost != "127.0.0.1" || o.Addr != ":3005" {
 				tb.Errorf("ListenHost %q, Addr %q", o.ListenHost, o.Addr)

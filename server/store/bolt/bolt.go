@@ -4,11 +4,17 @@
 // # Layout
 //
 // Records live in one bucket, "sessions", keyed by the caller's key. A value
-// is a fixed 17-byte header followed by the data:
+// is a header (format 2: expiry, version, last seen, created, deadline,
+// flags, user and agent; see raw.encode) followed by the data; values of
+// format 1 (a 17-byte header: expiry and version) still read, with no
+// metadata. A tombstone of a renewed key is a value with the tombstone flag
+// and no data.
 //
-//	byte 0      format, 1
-//	bytes 1-8   expiry, Unix nanoseconds, big-endian
-//	bytes 9-16  version, big-endian, at least 1
+// The per-user index is a second bucket, "users", with one empty value per
+// signed-in session under the length-prefixed user name and the session
+// key. Every transaction that writes or deletes a record writes or deletes
+// its index entry too (expiry: the sweeper deletes both; UserSessions drops
+// the entries of records it finds dead).
 //
 // A value that does not parse (too short, another format, version 0) is a
 // corrupt record: every method treats it as missing, Create overwrites it and
@@ -190,7 +196,10 @@ func Open(path string, opts Options) (*Store, error) {
 	db.MaxBatchDelay = opts.MaxBatchDelay
 
 	err = db.Update(func(tx *bbolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketName)
+		if _, err := tx.CreateBucketIfNotExists(bucketName); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucketIfNotExists(usersBucket)
 		return err
 	})
 	if err != nil {
@@ -334,11 +343,14 @@ func checkTTL(op string, ttl time.Duration) error {
 }
 
 // Create implements store.Store.
-func (s *Store) Create(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+func (s *Store) Create(ctx context.Context, key string, data []byte, meta store.Meta, ttl time.Duration) error {
 	if err := s.check(ctx, "create", key); err != nil {
 		return err
 	}
 	if err := checkTTL("create", ttl); err != nil {
+		return err
+	}
+	if err := checkMeta("create", meta); err != nil {
 		return err
 	}
 	k := []byte(key)
@@ -346,12 +358,21 @@ func (s *Store) Create(ctx context.Context, key string, data []byte, ttl time.Du
 	err := s.safely(s.db.Batch, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketName)
 		now := time.Now()
-		if r, ok := decode(b.Get(k)); ok && r.live(now) {
+		v := b.Get(k)
+		if r, ok := decode(v); ok && r.live(now) {
 			exists = true
 			return nil
 		}
 		exists = false
-		return b.Put(k, encode(now.Add(ttl).UnixNano(), 1, data))
+		if v != nil {
+			if err := del(tx, k, v); err != nil {
+				return err
+			}
+		}
+		if !meta.Deadline.IsZero() && !now.Before(meta.Deadline) {
+			return fmt.Errorf("deadline %v has passed", meta.Deadline)
+		}
+		return put(tx, k, newRaw(now, ttl, 1, meta, data))
 	})
 	if err != nil {
 		return fmt.Errorf("bolt: create: %w", err)
@@ -368,13 +389,12 @@ func (s *Store) Load(ctx context.Context, key string) (store.Record, error) {
 		return store.Record{}, err
 	}
 	var rec store.Record
-	found := false
+	var lerr error
 	err := s.safely(s.db.View, func(tx *bbolt.Tx) error {
 		r, ok := decode(tx.Bucket(bucketName).Get([]byte(key)))
-		if !ok || !r.live(time.Now()) {
+		if lerr = r.err(ok, time.Now()); lerr != nil {
 			return nil
 		}
-		found = true
 		// r.data points into the memory map, valid only in this
 		// transaction (and read-only).
 		rec = r.record(bytes.Clone(r.data))
@@ -383,8 +403,8 @@ func (s *Store) Load(ctx context.Context, key string) (store.Record, error) {
 	if err != nil {
 		return store.Record{}, fmt.Errorf("bolt: load: %w", err)
 	}
-	if !found {
-		return store.Record{}, store.ErrNotFound
+	if lerr != nil {
+		return store.Record{}, lerr
 	}
 	return rec, nil
 }
@@ -404,32 +424,30 @@ func (s *Store) Update(ctx context.Context, key string, ttl time.Duration, fn st
 	// every other write in it. Each run of the closure resets them, so they
 	// hold the outcome of the run that committed.
 	var (
-		rec   store.Record
-		found bool
-		fnErr error
+		rec     store.Record
+		missing error
+		fnErr   error
 	)
 	err := s.safely(s.db.Batch, func(tx *bbolt.Tx) error {
-		rec, found, fnErr = store.Record{}, false, nil
+		rec, missing, fnErr = store.Record{}, nil, nil
 		b := tx.Bucket(bucketName)
 		v := b.Get(k)
 		r, ok := decode(v)
-		if !ok || !r.live(time.Now()) {
-			if v != nil {
-				return b.Delete(k) // expired or corrupt: tidy up while here
+		now := time.Now()
+		if missing = r.err(ok, now); missing != nil {
+			if v != nil && !errors.Is(missing, store.ErrRenewed) {
+				return del(tx, k, v) // expired or corrupt: tidy up while here
 			}
 			return nil
 		}
-		found = true
 		// fn gets a private copy: r.data is the read-only memory map.
 		data, err := fn(bytes.Clone(r.data))
 		if err != nil {
 			fnErr = err
 			return nil
 		}
-		next := r
-		next.expires = time.Now().Add(ttl).UnixNano()
-		next.version++
-		if err := b.Put(k, encode(next.expires, next.version, data)); err != nil {
+		next := newRaw(now, ttl, r.version+1, r.meta, data)
+		if err := b.Put(k, next.encode()); err != nil {
 			return err
 		}
 		// encode copied data, so the caller may keep and change it.
@@ -439,8 +457,8 @@ func (s *Store) Update(ctx context.Context, key string, ttl time.Duration, fn st
 	switch {
 	case err != nil:
 		return store.Record{}, fmt.Errorf("bolt: update: %w", err)
-	case !found:
-		return store.Record{}, store.ErrNotFound
+	case missing != nil:
+		return store.Record{}, missing
 	case fnErr != nil:
 		return store.Record{}, fnErr
 	}
@@ -457,29 +475,90 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 		return err
 	}
 	k := []byte(key)
-	var found bool
+	var missing error
 	err := s.safely(s.db.Batch, func(tx *bbolt.Tx) error {
-		found = false
 		b := tx.Bucket(bucketName)
 		v := b.Get(k)
 		now := time.Now()
 		r, ok := decode(v)
-		if !ok || !r.live(now) {
-			if v != nil {
-				return b.Delete(k)
+		if missing = r.err(ok, now); missing != nil {
+			if v != nil && !errors.Is(missing, store.ErrRenewed) {
+				return del(tx, k, v)
 			}
 			return nil
 		}
-		found = true
-		return b.Put(k, encode(now.Add(ttl).UnixNano(), r.version, r.data))
+		return b.Put(k, newRaw(now, ttl, r.version, r.meta, r.data).encode())
 	})
 	if err != nil {
 		return fmt.Errorf("bolt: touch: %w", err)
 	}
-	if !found {
-		return store.ErrNotFound
+	return missing
+}
+
+// Renew implements store.Store, in one write transaction.
+func (s *Store) Renew(ctx context.Context, oldKey, newKey string, meta store.Meta, ttl, grace time.Duration) (store.Record, error) {
+	if err := s.check(ctx, "renew", oldKey); err != nil {
+		return store.Record{}, err
 	}
-	return nil
+	if err := s.check(ctx, "renew", newKey); err != nil {
+		return store.Record{}, err
+	}
+	if err := checkTTL("renew", ttl); err != nil {
+		return store.Record{}, err
+	}
+	if err := checkMeta("renew", meta); err != nil {
+		return store.Record{}, err
+	}
+	if oldKey == newKey {
+		return store.Record{}, store.ErrExists
+	}
+	ok, nk := []byte(oldKey), []byte(newKey)
+	var rec store.Record
+	var refused error
+	err := s.safely(s.db.Batch, func(tx *bbolt.Tx) error {
+		rec, refused = store.Record{}, nil
+		b := tx.Bucket(bucketName)
+		now := time.Now()
+		ov := b.Get(ok)
+		old, valid := decode(ov)
+		if refused = old.err(valid, now); refused != nil {
+			return nil
+		}
+		if r, valid := decode(b.Get(nk)); valid && r.live(now) {
+			refused = store.ErrExists
+			return nil
+		}
+		if !meta.Deadline.IsZero() && !now.Before(meta.Deadline) {
+			return fmt.Errorf("deadline %v has passed", meta.Deadline)
+		}
+		data := bytes.Clone(old.data) // ov is about to be overwritten
+		if err := del(tx, ok, ov); err != nil {
+			return err
+		}
+		if grace > 0 {
+			if err := b.Put(ok, raw{expires: now.Add(grace).UnixNano(), version: 1, tomb: true}.encode()); err != nil {
+				return err
+			}
+		}
+		if v := b.Get(nk); v != nil {
+			if err := del(tx, nk, v); err != nil { // expired or corrupt
+				return err
+			}
+		}
+		next := newRaw(now, ttl, 1, meta, data)
+		if err := put(tx, nk, next); err != nil {
+			return err
+		}
+		rec = next.record(data)
+		return nil
+	})
+	if err != nil {
+		return store.Record{}, fmt.Errorf("bolt: renew: %w", err)
+	}
+	if refused != nil {
+		return store.Record{}, refused
+	}
+	return rec, nil
 }
 
 // Delete implements store.Store.
@@ -487,13 +566,88 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.check(ctx, "delete", key); err != nil {
 		return err
 	}
+	k := []byte(key)
 	err := s.safely(s.db.Batch, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketName).Delete([]byte(key))
+		if v := tx.Bucket(bucketName).Get(k); v != nil {
+			return del(tx, k, v)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("bolt: delete: %w", err)
 	}
 	return nil
+}
+
+// UserSessions implements store.Store. It reads the user's index entries and
+// their records in one read transaction; entries whose record is gone
+// (expired, or damaged) are then deleted, so a user's expired sessions are
+// paid for once.
+func (s *Store) UserSessions(ctx context.Context, user string) ([]store.UserSession, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bolt: user sessions: %w", err)
+	}
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	if user == "" || len(user) > maxUserLen {
+		return nil, nil
+	}
+	var list []store.UserSession
+	var dead [][]byte
+	err := s.safely(s.db.View, func(tx *bbolt.Tx) error {
+		list, dead = nil, nil
+		b := tx.Bucket(bucketName)
+		c := tx.Bucket(usersBucket).Cursor()
+		prefix := userPrefix(user)
+		now := time.Now()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			key := k[len(prefix):]
+			r, ok := decode(b.Get(key))
+			if r.err(ok, now) != nil || r.meta.User != user {
+				dead = append(dead, bytes.Clone(k))
+				continue
+			}
+			list = append(list, store.UserSession{Key: string(key), Expires: time.Unix(0, r.expires), LastSeen: time.Unix(0, r.lastSeen), Meta: r.meta})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: user sessions: %w", err)
+	}
+	if len(dead) > 0 {
+		if err := s.dropEntries(user, dead); err != nil {
+			return nil, fmt.Errorf("bolt: user sessions: %w", err)
+		}
+	}
+	return list, nil
+}
+
+// dropEntries deletes index entries of user (and their records) that are
+// still dead: a record may have been created again since it was read.
+func (s *Store) dropEntries(user string, entries [][]byte) error {
+	prefix := userPrefix(user)
+	return s.safely(s.db.Batch, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketName)
+		now := time.Now()
+		for _, e := range entries {
+			key := e[len(prefix):]
+			v := b.Get(key)
+			r, ok := decode(v)
+			switch {
+			case ok && r.live(now) && r.meta.User == user:
+				continue
+			case v != nil && ok && !r.tomb && !r.live(now):
+				if err := del(tx, key, v); err != nil {
+					return err
+				}
+			}
+			if err := tx.Bucket(usersBucket).Delete(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Ping implements store.Store: it fails after Close or if the database can
@@ -506,8 +660,8 @@ func (s *Store) Ping(ctx context.Context) error {
 		return ErrClosed
 	}
 	err := s.safely(s.db.View, func(tx *bbolt.Tx) error {
-		if tx.Bucket(bucketName) == nil {
-			return fmt.Errorf("bucket %q missing", bucketName)
+		if tx.Bucket(bucketName) == nil || tx.Bucket(usersBucket) == nil {
+			return fmt.Errorf("bucket %q or %q missing", bucketName, usersBucket)
 		}
 		return nil
 	})
@@ -635,7 +789,7 @@ func (s *Store) deleteDead(keys [][]byte) (removed int, err error) {
 			if r, ok := decode(v); ok && r.live(now) {
 				continue
 			}
-			if err := b.Delete(k); err != nil {
+			if err := del(tx, k, v); err != nil {
 				return err
 			}
 			removed++
@@ -646,23 +800,101 @@ func (s *Store) deleteDead(keys [][]byte) (removed int, err error) {
 }
 
 const (
-	formatV1  = 1
-	headerLen = 1 + 8 + 8
+	formatV1   = 1
+	formatV2   = 2
+	headerLen  = 1 + 8 + 8
+	header2Len = headerLen + 8 + 8 + 8 + 1 + 2 + 2
+	flagTomb   = 1
+	maxUserLen = 1024
 )
 
 // raw is a decoded value. data aliases the value it was decoded from.
 type raw struct {
-	expires int64 // Unix nanoseconds
-	version uint64
-	data    []byte
+	expires  int64 // Unix nanoseconds
+	version  uint64
+	lastSeen int64 // Unix nanoseconds; 0 in a formatV1 value
+	meta     store.Meta
+	tomb     bool
+	data     []byte
+}
+
+func newRaw(now time.Time, ttl time.Duration, version uint64, meta store.Meta, data []byte) raw {
+	return raw{
+		expires:  store.Lifetime(now, ttl, meta.Deadline).UnixNano(),
+		version:  version,
+		lastSeen: now.UnixNano(),
+		meta:     meta,
+		data:     data,
+	}
 }
 
 func (r raw) live(now time.Time) bool { return now.UnixNano() < r.expires }
 
-func (r raw) record(data []byte) store.Record {
-	return store.Record{Data: data, Expires: time.Unix(0, r.expires), Version: r.version}
+// err is the error of a lookup that found r (ok as decode returned it):
+// nil for a live record.
+func (r raw) err(ok bool, now time.Time) error {
+	switch {
+	case !ok || !r.live(now):
+		return store.ErrNotFound
+	case r.tomb:
+		return store.ErrRenewed
+	}
+	return nil
 }
 
+func (r raw) record(data []byte) store.Record {
+	rec := store.Record{Data: data, Expires: time.Unix(0, r.expires), Version: r.version, Meta: r.meta}
+	if r.lastSeen != 0 {
+		rec.LastSeen = time.Unix(0, r.lastSeen)
+	}
+	return rec
+}
+
+// encode writes r in formatV2:
+//
+//	byte 0        format, 2
+//	bytes 1-8     expiry, Unix nanoseconds, big-endian
+//	bytes 9-16    version, big-endian, at least 1
+//	bytes 17-24   last seen, Unix nanoseconds
+//	bytes 25-32   created, Unix nanoseconds (0: zero time)
+//	bytes 33-40   deadline, Unix nanoseconds (0: none)
+//	byte 41       flags: 1 = tombstone of a renewed key
+//	bytes 42-43   user length; 44-45 agent length
+//	then user, agent, data
+func (r raw) encode() []byte {
+	v := make([]byte, header2Len, header2Len+len(r.meta.User)+len(r.meta.Agent)+len(r.data))
+	v[0] = formatV2
+	binary.BigEndian.PutUint64(v[1:9], uint64(r.expires))
+	binary.BigEndian.PutUint64(v[9:17], r.version)
+	binary.BigEndian.PutUint64(v[17:25], uint64(r.lastSeen))
+	binary.BigEndian.PutUint64(v[25:33], uint64(unixNano(r.meta.Created)))
+	binary.BigEndian.PutUint64(v[33:41], uint64(unixNano(r.meta.Deadline)))
+	if r.tomb {
+		v[41] = flagTomb
+	}
+	binary.BigEndian.PutUint16(v[42:44], uint16(len(r.meta.User)))
+	binary.BigEndian.PutUint16(v[44:46], uint16(len(r.meta.Agent)))
+	v = append(v, r.meta.User...)
+	v = append(v, r.meta.Agent...)
+	return append(v, r.data...)
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// encode writes a formatV1 value (no metadata); tests use it to plant
+// records of the earlier format.
 func encode(expires int64, version uint64, data []byte) []byte {
 	v := make([]byte, headerLen, headerLen+len(data))
 	v[0] = formatV1
@@ -671,10 +903,10 @@ func encode(expires int64, version uint64, data []byte) []byte {
 	return append(v, data...)
 }
 
-// decode parses a stored value. ok is false for a missing (nil) or corrupt
-// value.
+// decode parses a stored value of either format. ok is false for a missing
+// (nil) or corrupt value.
 func decode(v []byte) (r raw, ok bool) {
-	if len(v) < headerLen || v[0] != formatV1 {
+	if len(v) < headerLen || (v[0] != formatV1 && v[0] != formatV2) {
 		return raw{}, false
 	}
 	r = raw{
@@ -682,8 +914,66 @@ func decode(v []byte) (r raw, ok bool) {
 		version: binary.BigEndian.Uint64(v[9:17]),
 		data:    v[headerLen:],
 	}
+	if v[0] == formatV2 {
+		if len(v) < header2Len {
+			return raw{}, false
+		}
+		r.lastSeen = int64(binary.BigEndian.Uint64(v[17:25]))
+		r.meta.Created = fromUnixNano(int64(binary.BigEndian.Uint64(v[25:33])))
+		r.meta.Deadline = fromUnixNano(int64(binary.BigEndian.Uint64(v[33:41])))
+		r.tomb = v[41]&flagTomb != 0
+		ul, al := int(binary.BigEndian.Uint16(v[42:44])), int(binary.BigEndian.Uint16(v[44:46]))
+		if len(v) < header2Len+ul+al {
+			return raw{}, false
+		}
+		r.meta.User = string(v[header2Len : header2Len+ul])
+		r.meta.Agent = string(v[header2Len+ul : header2Len+ul+al])
+		r.data = v[header2Len+ul+al:]
+	}
 	if r.version == 0 {
 		return raw{}, false
 	}
 	return r, true
+}
+
+// usersBucket holds the per-user index: one empty value per session of a
+// user, under userPrefix(user) + session key, written and deleted in the
+// same transaction as the record.
+var usersBucket = []byte("users")
+
+// userPrefix is the length-prefixed user name, so that no user's entries
+// are a prefix of another's.
+func userPrefix(user string) []byte {
+	p := binary.BigEndian.AppendUint16(nil, uint16(len(user)))
+	return append(p, user...)
+}
+
+// put writes r under k and its index entry.
+func put(tx *bbolt.Tx, k []byte, r raw) error {
+	if err := tx.Bucket(bucketName).Put(k, r.encode()); err != nil {
+		return err
+	}
+	if r.meta.User == "" || r.tomb {
+		return nil
+	}
+	return tx.Bucket(usersBucket).Put(append(userPrefix(r.meta.User), k...), nil)
+}
+
+// del deletes the value v under k and, if it names a user, its index entry.
+func del(tx *bbolt.Tx, k, v []byte) error {
+	if r, ok := decode(v); ok && r.meta.User != "" && !r.tomb {
+		if err := tx.Bucket(usersBucket).Delete(append(userPrefix(r.meta.User), k...)); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketName).Delete(k)
+}
+
+// checkMeta refuses metadata the format cannot hold: index keys are the
+// user and the session key together, within bbolt.MaxKeySize.
+func checkMeta(op string, meta store.Meta) error {
+	if len(meta.User) > maxUserLen || len(meta.Agent) > maxUserLen {
+		return fmt.Errorf("bolt: %s: user or agent longer than %d bytes", op, maxUserLen)
+	}
+	return nil
 }

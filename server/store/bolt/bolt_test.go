@@ -64,6 +64,22 @@ func newHarness(tb testing.TB) storetest.Harness {
 			tb.Helper()
 			putRaw(tb, s, key, []byte("junk"))
 		},
+		IndexSize: func(tb testing.TB, user string) int {
+			tb.Helper()
+			n := 0
+			err := s.db.View(func(tx *bbolt.Tx) error {
+				c := tx.Bucket(usersBucket).Cursor()
+				p := userPrefix(user)
+				for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+					n++
+				}
+				return nil
+			})
+			if err != nil {
+				tb.Fatalf("index size: %v", err)
+			}
+			return n
+		},
 	}
 }
 
@@ -96,7 +112,7 @@ func TestCorruptValues(t *testing.T) {
 			if err := s.Touch(ctx, "k", time.Hour); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("Touch = %v, want ErrNotFound", err)
 			}
-			if err := s.Create(ctx, "k", []byte("new"), time.Hour); err != nil {
+			if err := s.Create(ctx, "k", []byte("new"), store.Meta{}, time.Hour); err != nil {
 				t.Fatalf("Create over a corrupt record: %v", err)
 			}
 			rec, err := s.Load(ctx, "k")
@@ -138,7 +154,7 @@ func TestRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	if err := s.Create(ctx, "kept", []byte("v"), time.Hour); err != nil {
+	if err := s.Create(ctx, "kept", []byte("v"), store.Meta{}, time.Hour); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 	want, err := s.Update(ctx, "kept", time.Hour, func(data []byte) ([]byte, error) {
@@ -147,7 +163,7 @@ func TestRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Update: %v", err)
 	}
-	if err := s.Create(ctx, "short", []byte("v"), 50*time.Millisecond); err != nil {
+	if err := s.Create(ctx, "short", []byte("v"), store.Meta{}, 50*time.Millisecond); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 	if err := s.Close(); err != nil {
@@ -321,7 +337,7 @@ func TestSweeperRemovesExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range live {
-		if err := s.Create(ctx, fmt.Sprintf("live-%d", i), []byte("v"), time.Hour); err != nil {
+		if err := s.Create(ctx, fmt.Sprintf("live-%d", i), []byte("v"), store.Meta{}, time.Hour); err != nil {
 			t.Fatalf("Create: %v", err)
 		}
 	}
@@ -415,7 +431,7 @@ func TestDeleteDead(t *testing.T) {
 		t.Fatalf("scanDead found %q, want 3 keys", dead)
 	}
 	dead = append(dead, []byte("gone"))
-	if err := s.Create(t.Context(), "revived", []byte("new"), time.Hour); err != nil {
+	if err := s.Create(t.Context(), "revived", []byte("new"), store.Meta{}, time.Hour); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 
@@ -444,7 +460,7 @@ func TestKeyLength(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.Create(t.Context(), tt.key, []byte("v"), time.Hour)
+			err := s.Create(t.Context(), tt.key, []byte("v"), store.Meta{}, time.Hour)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Create: %v, want error %v", err, tt.wantErr)
 			}

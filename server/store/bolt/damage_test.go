@@ -46,7 +46,7 @@ func damagedFile(tb testing.TB) (path string, pageSize int, root uint64) {
 		if i%50 == 0 {
 			data = bytes.Repeat([]byte{byte(i)}, 20_000) // overflow pages
 		}
-		if err := s.Create(ctx, fmt.Sprintf("key-%04d", i), data, time.Hour); err != nil {
+		if err := s.Create(ctx, fmt.Sprintf("key-%04d", i), data, store.Meta{}, time.Hour); err != nil {
 			tb.Fatal(err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandem-go/tandem/server/store"
 	"github.com/tandem-go/tandem/server/store/storetest"
 )
 
@@ -12,7 +13,7 @@ func newHarness(tb testing.TB) storetest.Harness {
 	tb.Helper()
 	s := New()
 	tb.Cleanup(func() { s.Close() })
-	return storetest.Harness{Store: s}
+	return storetest.Harness{Store: s, IndexSize: func(_ testing.TB, user string) int { return s.IndexLen(user) }}
 }
 
 func TestConformance(t *testing.T) {
@@ -32,7 +33,7 @@ func TestSweeperRemovesExpired(t *testing.T) {
 		if i%2 == 0 {
 			ttl = time.Hour
 		}
-		if err := s.Create(ctx, key, []byte("v"), ttl); err != nil {
+		if err := s.Create(ctx, key, []byte("v"), store.Meta{}, ttl); err != nil {
 			t.Fatalf("Create: %v", err)
 		}
 	}
@@ -66,7 +67,7 @@ func TestSweep(t *testing.T) {
 			s := NewWithOptions(Options{SweepInterval: -1})
 			t.Cleanup(func() { s.Close() })
 			for _, ttl := range tt.ttls {
-				if err := s.Create(t.Context(), storetest.Key(t, "k"), nil, ttl); err != nil {
+				if err := s.Create(t.Context(), storetest.Key(t, "k"), nil, store.Meta{}, ttl); err != nil {
 					t.Fatalf("Create: %v", err)
 				}
 			}

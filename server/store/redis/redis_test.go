@@ -28,12 +28,19 @@ func harness(tb testing.TB, srv *tandemtest.Redis, url string) storetest.Harness
 		Corrupt: func(tb testing.TB, key string) {
 			// A hash without its version: what a half-written or foreign
 			// record looks like.
-			if err := raw.HSet(tb.Context(), "test:"+key, "d", "x").Err(); err != nil {
+			if err := raw.HSet(tb.Context(), s.RecordKey(key), "d", "x").Err(); err != nil {
 				tb.Fatal(err)
 			}
-			if err := raw.Expire(tb.Context(), "test:"+key, time.Hour).Err(); err != nil {
+			if err := raw.Expire(tb.Context(), s.RecordKey(key), time.Hour).Err(); err != nil {
 				tb.Fatal(err)
 			}
+		},
+		IndexSize: func(tb testing.TB, user string) int {
+			n, err := s.IndexLen(tb.Context(), user)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return n
 		},
 	}
 }
@@ -57,7 +64,7 @@ func TestUpdatesFromTwoNodes(t *testing.T) {
 	t.Cleanup(func() { a.Close(); b.Close() })
 	ctx := t.Context()
 	key := storetest.Key(t, "counter")
-	if err := a.Create(ctx, key, storetest.EncodeCounter(0), time.Hour); err != nil {
+	if err := a.Create(ctx, key, storetest.EncodeCounter(0), store.Meta{}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	const n = 200
@@ -101,7 +108,7 @@ func TestUpdateDoesNotApplyToARecreatedRecord(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	ctx := t.Context()
 	key := storetest.Key(t, "k")
-	if err := s.Create(ctx, key, []byte("old"), time.Hour); err != nil {
+	if err := s.Create(ctx, key, []byte("old"), store.Meta{}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	calls := 0
@@ -113,7 +120,7 @@ func TestUpdateDoesNotApplyToARecreatedRecord(t *testing.T) {
 			if err := s.Delete(context.Background(), key); err != nil {
 				return nil, err
 			}
-			if err := s.Create(context.Background(), key, []byte("new"), time.Hour); err != nil {
+			if err := s.Create(context.Background(), key, []byte("new"), store.Meta{}, time.Hour); err != nil {
 				return nil, err
 			}
 		}
@@ -132,13 +139,16 @@ func TestPrefixAndTTL(t *testing.T) {
 	srv := tandemtest.StartRedis(t)
 	s, _ := redis.Open(srv.URL(3), redis.Options{Prefix: "app1:"})
 	t.Cleanup(func() { s.Close() })
-	if err := s.Create(t.Context(), "k", []byte("v"), time.Minute); err != nil {
+	if err := s.Create(t.Context(), "k", []byte("v"), store.Meta{}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	raw := srv.Client(3)
-	ttl, err := raw.PTTL(t.Context(), "app1:k").Result()
+	if !strings.HasPrefix(s.RecordKey("k"), "app1:{") {
+		t.Errorf("RecordKey(k) = %q, want it under the prefix, with a hash tag", s.RecordKey("k"))
+	}
+	ttl, err := raw.PTTL(t.Context(), s.RecordKey("k")).Result()
 	if err != nil || ttl <= 59*time.Second || ttl > time.Minute {
-		t.Errorf("PTTL app1:k = %v, %v; want about a minute", ttl, err)
+		t.Errorf("PTTL %s = %v, %v; want about a minute", s.RecordKey("k"), ttl, err)
 	}
 	if n, _ := raw.Exists(t.Context(), "k").Result(); n != 0 {
 		t.Errorf("a key without the prefix exists")
@@ -152,7 +162,7 @@ func TestOutage(t *testing.T) {
 	s, _ := redis.Open(srv.TCPURL(0), redis.Options{})
 	t.Cleanup(func() { s.Close() })
 	ctx := t.Context()
-	if err := s.Create(ctx, "k", storetest.EncodeCounter(1), time.Hour); err != nil {
+	if err := s.Create(ctx, "k", storetest.EncodeCounter(1), store.Meta{}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop()
@@ -200,10 +210,10 @@ func TestNonCanonicalVersionIsADamagedRecord(t *testing.T) {
 	ctx := t.Context()
 	for _, v := range []string{"01", "+1", "1.0", " 1", "1e3", "0", "1234567890123456789"} {
 		key := storetest.Key(t, "v"+v)
-		if err := raw.HSet(ctx, "test:"+key, "v", v, "d", storetest.EncodeCounter(1), "g", "0123456789abcdef").Err(); err != nil {
+		if err := raw.HSet(ctx, s.RecordKey(key), "v", v, "d", storetest.EncodeCounter(1), "g", "0123456789abcdef").Err(); err != nil {
 			t.Fatal(err)
 		}
-		raw.Expire(ctx, "test:"+key, time.Hour)
+		raw.Expire(ctx, s.RecordKey(key), time.Hour)
 		evals := func() int64 {
 			stats := raw.Info(ctx, "commandstats").Val()
 			var n int64
@@ -231,7 +241,7 @@ func TestNonCanonicalVersionIsADamagedRecord(t *testing.T) {
 		if err := s.Touch(ctx, key, time.Hour); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("v=%q: Touch = %v, want ErrNotFound", v, err)
 		}
-		if err := s.Create(ctx, key, []byte("new"), time.Hour); err != nil {
+		if err := s.Create(ctx, key, []byte("new"), store.Meta{}, time.Hour); err != nil {
 			t.Errorf("v=%q: Create over the damaged record = %v", v, err)
 		}
 		if rec, err := s.Load(ctx, key); err != nil || string(rec.Data) != "new" || rec.Version != 1 {
@@ -250,14 +260,14 @@ func TestUpdateConflictsAreBounded(t *testing.T) {
 	raw := srv.Client(0)
 	ctx := t.Context()
 	key := storetest.Key(t, "k")
-	if err := s.Create(ctx, key, storetest.EncodeCounter(0), time.Hour); err != nil {
+	if err := s.Create(ctx, key, storetest.EncodeCounter(0), store.Meta{}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	calls := 0
 	_, err := s.Update(ctx, key, time.Hour, func(d []byte) ([]byte, error) {
 		calls++
 		// Another node commits between every read and its commit.
-		if err := raw.HIncrBy(context.Background(), "test:"+key, "v", 1).Err(); err != nil {
+		if err := raw.HIncrBy(context.Background(), s.RecordKey(key), "v", 1).Err(); err != nil {
 			return nil, err
 		}
 		return storetest.Increment(d)
@@ -268,7 +278,8 @@ func TestUpdateConflictsAreBounded(t *testing.T) {
 }
 
 // Issue 17 item 2: the conformance suite on a Redis Cluster of three
-// masters (each session is one key, so each script touches one slot).
+// masters (a record and its user-index entry share a hash tag, so each
+// script touches one slot).
 func TestConformanceOnCluster(t *testing.T) {
 	rc := tandemtest.StartRedisCluster(t, 3)
 	raw := rc.Client(t)
@@ -281,10 +292,10 @@ func TestConformanceOnCluster(t *testing.T) {
 		return storetest.Harness{
 			Store: s,
 			Corrupt: func(tb testing.TB, key string) {
-				if err := raw.HSet(tb.Context(), "test:"+key, "d", "x").Err(); err != nil {
+				if err := raw.HSet(tb.Context(), s.RecordKey(key), "d", "x").Err(); err != nil {
 					tb.Fatal(err)
 				}
-				if err := raw.Expire(tb.Context(), "test:"+key, time.Hour).Err(); err != nil {
+				if err := raw.Expire(tb.Context(), s.RecordKey(key), time.Hour).Err(); err != nil {
 					tb.Fatal(err)
 				}
 			},

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"github.com/tandem-go/tandem/server/store"
 	"sync/atomic"
 	"testing"
 )
@@ -51,7 +52,7 @@ func BenchmarkUpdateParallel(b *testing.B, newHarness func(tb testing.TB) Harnes
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				key := Key(b, "bench")
-				if err := h.Store.Create(b.Context(), key, make([]byte, benchData), ttlLong); err != nil {
+				if err := h.Store.Create(b.Context(), key, make([]byte, benchData), store.Meta{}, ttlLong); err != nil {
 					b.Errorf("Create: %v", err)
 					return
 				}

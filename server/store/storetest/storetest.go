@@ -58,6 +58,11 @@ type Harness struct {
 	// backend). Nil if the backend has no raw form (memory); the corrupt
 	// record subtests are then skipped.
 	Corrupt func(tb testing.TB, key string)
+
+	// IndexSize returns how many entries the backend holds in its index of
+	// user's sessions, live or not. Nil if the backend cannot tell; the
+	// check that expired sessions leave nothing behind is then skipped.
+	IndexSize func(tb testing.TB, user string) int
 }
 
 // Slack is the tolerance on every expiry time the suite checks.
@@ -89,6 +94,7 @@ func Run(t *testing.T, newHarness func(tb testing.TB) Harness) {
 	t.Run("context", func(t *testing.T) { testContext(t, newHarness) })
 	t.Run("ping", func(t *testing.T) { testPing(t, newHarness) })
 	t.Run("close", func(t *testing.T) { testClose(t, newHarness) })
+	runUsers(t, newHarness)
 }
 
 func testCreateLoad(t *testing.T, newHarness func(testing.TB) Harness) {
@@ -112,7 +118,7 @@ func testCreateLoad(t *testing.T, newHarness func(testing.TB) Harness) {
 			key := Key(t, "k")
 
 			before := time.Now()
-			if err := h.Store.Create(ctx, key, tt.data, tt.ttl); err != nil {
+			if err := h.Store.Create(ctx, key, tt.data, store.Meta{}, tt.ttl); err != nil {
 				t.Fatalf("Create: %v", err)
 			}
 			after := time.Now()
@@ -207,7 +213,7 @@ func testCreate(t *testing.T, newHarness func(testing.TB) Harness) {
 			}
 
 			before := time.Now()
-			err := h.Store.Create(t.Context(), key, []byte("new"), tt.ttl)
+			err := h.Store.Create(t.Context(), key, []byte("new"), store.Meta{}, tt.ttl)
 			after := time.Now()
 			assertErr(t, "Create", err, tt.wantErr)
 
@@ -616,7 +622,7 @@ func testConcurrent(t *testing.T, newHarness func(testing.TB) Harness) {
 		var won, lost atomic.Int64
 		for i := range n {
 			wg.Go(func() {
-				err := h.Store.Create(t.Context(), key, EncodeCounter(uint64(i)), ttlLong)
+				err := h.Store.Create(t.Context(), key, EncodeCounter(uint64(i)), store.Meta{}, ttlLong)
 				switch {
 				case err == nil:
 					won.Add(1)
@@ -738,7 +744,7 @@ func testContext(t *testing.T, newHarness func(testing.TB) Harness) {
 		call func(ctx context.Context, s store.Store, key string) error
 	}{
 		{name: "Create", call: func(ctx context.Context, s store.Store, key string) error {
-			return s.Create(ctx, key+"-new", []byte("new"), ttlLong)
+			return s.Create(ctx, key+"-new", []byte("new"), store.Meta{}, ttlLong)
 		}},
 		{name: "Load", call: func(ctx context.Context, s store.Store, key string) error {
 			_, err := s.Load(ctx, key)
@@ -796,8 +802,8 @@ func testClose(t *testing.T, newHarness func(testing.TB) Harness) {
 			t.Fatalf("Close: %v", err)
 		}
 
-		assertClosed(t, "Create", h.Store.Create(ctx, Key(t, "new"), []byte("v"), ttlLong))
-		assertClosed(t, "Create of the existing key", h.Store.Create(ctx, key, []byte("v"), ttlLong))
+		assertClosed(t, "Create", h.Store.Create(ctx, Key(t, "new"), []byte("v"), store.Meta{}, ttlLong))
+		assertClosed(t, "Create of the existing key", h.Store.Create(ctx, key, []byte("v"), store.Meta{}, ttlLong))
 		_, err := h.Store.Load(ctx, key)
 		assertClosed(t, "Load", err)
 		var called atomic.Bool
@@ -907,7 +913,12 @@ func plantCorrupt(tb testing.TB, h Harness, key string) {
 
 func mustCreate(tb testing.TB, s store.Store, key string, data []byte, ttl time.Duration) {
 	tb.Helper()
-	if err := s.Create(tb.Context(), key, data, ttl); err != nil {
+	mustCreateMeta(tb, s, key, data, store.Meta{}, ttl)
+}
+
+func mustCreateMeta(tb testing.TB, s store.Store, key string, data []byte, meta store.Meta, ttl time.Duration) {
+	tb.Helper()
+	if err := s.Create(tb.Context(), key, data, meta, ttl); err != nil {
 		tb.Fatalf("Create(%q): %v", key, err)
 	}
 }
