@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tandem-go/tandem/internal/tandemtest"
 	"github.com/tandem-go/tandem/server"
+	"github.com/tandem-go/tandem/server/sessionio"
 	"github.com/tandem-go/tandem/shared"
 )
 
@@ -390,5 +392,47 @@ func TestMetricsCountConnRefusals(t *testing.T) {
 	fams, _ := scrape(t, srv.AdminURL())
 	if got, _ := sample(fams, "tandem_refusals_total", "cause", "conns_per_client"); got != 2 {
 		t.Fatalf("tandem_refusals_total{conns_per_client} = %v, want 2", got)
+	}
+}
+
+// Issue 18: a signed-in session's user name and agent never reach a
+// series (nor its keys before and after the sign-in's renewal), and the
+// sign-in's store call is counted as op renew.
+func TestMetricsHoldNoUserName(t *testing.T) {
+	t.Parallel()
+	const user, agent = "ada-lovelace-7f3e", "Quill 1843 on Engine"
+	srv := tandemtest.Start(t, server.Config{AdminAddr: "127.0.0.1:0"})
+	c := tandemtest.NewClient(t, srv.URL())
+	c.Incr()
+	old := c.Cookie()
+	r := httptest.NewRequest(http.MethodPost, "/login", nil)
+	r.Header.Set("Cookie", old)
+	w := httptest.NewRecorder()
+	sess, err := srv.Sessions().SignIn(w, r, user, sessionio.SignInOptions{Agent: agent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed := w.Result().Cookies()[0]
+	c.SetCookie(renewed.Name + "=" + renewed.Value)
+	if got := c.Incr(); got != 2 {
+		t.Fatalf("incr after sign-in = %d", got)
+	}
+	fams, text := scrape(t, srv.AdminURL())
+	if got, _ := sample(fams, "tandem_store_duration_seconds", "backend", "memory", "op", "renew"); got != 1 {
+		t.Errorf("renew calls counted: %v, want 1", got)
+	}
+	_, oldValue, _ := strings.Cut(old, "=")
+	oldID, _, _ := strings.Cut(oldValue, ".")
+	newID, _, _ := strings.Cut(renewed.Value, ".")
+	for what, v := range map[string]string{
+		"the user name": user, "the agent": agent, "the old ID": oldID, "the new ID": newID,
+		"the new cookie": renewed.Value, "the new key": srv.Sessions().KeyOf(sess),
+	} {
+		if v == "" {
+			t.Fatalf("%s is empty", what)
+		}
+		if strings.Contains(text, v) {
+			t.Errorf("the scrape holds %s (%q)", what, v)
+		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -21,7 +20,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/zishang520/socket.io/servers/socket/v3"
-	"github.com/zishang520/socket.io/v3/pkg/types"
 
 	"github.com/tandem-go/tandem/server/counter"
 	"github.com/tandem-go/tandem/server/metrics"
@@ -98,8 +96,9 @@ func (s *Server) build(keys [][]byte) error {
 		TTL:    r.SessionTTL,
 		MaxAge: r.SessionMaxAge,
 		// The app's event: the library names none of its own.
-		EndEvent:  shared.EventSessionEnded,
-		PublicURL: r.PublicURL,
+		EndEvent:   shared.EventSessionEnded,
+		PublicURL:  r.PublicURL,
+		TrustProxy: r.client.FromProxy, // TRUSTED_PROXIES' X-Forwarded-Proto names the own origin
 		Cookie: sessionio.Cookie{
 			Name:     r.cookieName,
 			Secure:   r.CookieSecure,
@@ -130,10 +129,12 @@ func (s *Server) build(keys [][]byte) error {
 	opts.SetServeClient(false)
 	opts.SetPath(shared.SocketPath)
 	opts.SetMaxHttpBufferSize(r.MaxSocketPayload)
-	opts.SetPerMessageDeflate(uncompressed)
-	// tandem's polling transport: no response is written by a goroutine
-	// other than its request's (server/transport).
-	transport.Register(opts)
+	// tandem's transports (server/transport): no polling response is
+	// written by a goroutine other than its request's; WebSocket frames are
+	// written inline, never compressed (no PerMessageDeflate: the engine's
+	// upgrader never accepts the extension), and read under the payload
+	// limit.
+	transport.Register(opts, transport.WebSocketBuilder{MaxPayload: r.MaxSocketPayload})
 	opts.SetConnectTimeout(connectTimeout)
 	if isRedis(r.Store) {
 		// Several nodes: room emits and disconnects go through Redis.
@@ -205,18 +206,6 @@ func (s *Server) build(keys [][]byte) error {
 	s.echo = e
 	return nil
 }
-
-// uncompressed negotiates WebSocket compression but compresses no message
-// (none reaches a threshold this high). What it buys: zishang520/socket.io
-// v3.0.6 sends a room broadcast to each WebSocket recipient through a new
-// gorilla PreparedMessage when compression is off (about 12 KB and 25
-// allocations per delivery, for a frame used once); with compression set,
-// it writes each frame through the connection's own buffered writer
-// instead (measured in e2e/BENCHMARKS.md). What else it changes: the
-// engine's upgrader would accept permessage-deflate, and gorilla/websocket
-// v1.5.3 applies the read limit before inflating, so websocketUpgrades
-// removes the client's offer: no connection is ever compressed.
-var uncompressed = &types.PerMessageDeflate{Threshold: math.MaxInt32}
 
 // connectTimeout closes an Engine.IO connection that has joined no
 // namespace this long after its handshake (the library's default is 45 s).

@@ -9,30 +9,19 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// websocketUpgrades wraps the Socket.IO handler for two things that
-// zishang520/socket.io v3.0.6 gets wrong on WebSocket upgrade requests:
+// websocketUpgrades wraps the Socket.IO handler for the memory of WebSocket
+// upgrades: zishang520/socket.io v3.0.6 keeps each connection's HTTP
+// context, and with it the ResponseWriter, for the life of the connection;
+// after the WebSocket hijack that writer still holds net/http's connection
+// with its buffered reader and writer (about 8 KB a socket, unused). The
+// writer handed to the engine forgets the real one once hijacked.
 //
-//   - Memory. The engine keeps each connection's HTTP context, and with it
-//     the ResponseWriter, for the life of the connection; after the
-//     WebSocket hijack that writer still holds net/http's connection with its
-//     buffered reader and writer (about 8 KB a socket, unused). The writer
-//     handed to the engine forgets the real one once hijacked.
-//   - Compression. server.go sets PerMessageDeflate (see uncompressed), which
-//     makes the engine's upgrader accept permessage-deflate. gorilla/websocket
-//     v1.5.3 applies the read limit (MAX_SOCKET_PAYLOAD) to the compressed
-//     bytes, so a client could send a few kilobytes that inflate to
-//     gigabytes. Dropping the client's offer keeps every connection
-//     uncompressed: the engine still takes its plain write path, and a
-//     compressed frame is a protocol error. The offer is dropped from every
-//     request, whatever its Upgrade header says: the engine and gorilla read
-//     Upgrade as a token list over every header line ("websocket, h2c", or
-//     two lines), so no test of that header here could match theirs
-//     exactly, and a request that is no upgrade has no use for the offer.
-//     gorilla reads the offer under the canonical header name only, which
-//     is the one net/http files every spelling of it under.
+// Compression needs nothing here: the engine's upgrader accepts
+// permessage-deflate only when PerMessageDeflate is set, which tandem never
+// does, so no offer is ever accepted, whatever the request's Upgrade header
+// looks like (TestWebSocketCompressionCannotBeNegotiated).
 func websocketUpgrades(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Header.Del("Sec-WebSocket-Extensions")
 		if !websocket.IsWebSocketUpgrade(r) {
 			next.ServeHTTP(w, r)
 			return

@@ -5,6 +5,6 @@ package shared
 // "other"). A new event or route goes into its list too; TestNamesListed
 // checks that none is missing.
 var (
-	Events = []string{EventCurrentCount, EventIncr, EventSessionEnded}
-	Routes = []string{RouteIncr, RouteLogout, RouteSession, RouteHealth}
+	Events = []string{EventCurrentCount, EventIncr, EventSessionEnded, EventDevicesChanged}
+	Routes = []string{RouteIncr, RouteLogout, RouteSession, RouteHealth, RouteLogin, RouteDevices, RouteDevicesRevoke}
 )

@@ -1,6 +1,7 @@
 package webclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,26 +73,65 @@ func (e *unreachableError) Error() string {
 
 func (e *unreachableError) Unwrap() error { return e.Err }
 
-// session answers the session's count (GET /session); it creates the
-// session and its cookie when there is none.
-func (c *apiClient) session(ctx context.Context) (int, error) {
-	body, err := c.do(ctx, http.MethodGet, shared.RouteSession, http.StatusOK)
-	if err != nil {
-		return 0, err
-	}
+// session answers the session's count and signed-in user (GET /session);
+// it creates the session and its cookie when there is none.
+func (c *apiClient) session(ctx context.Context) (shared.SessionInfo, error) {
 	var info shared.SessionInfo
+	body, err := c.do(ctx, http.MethodGet, shared.RouteSession, nil, http.StatusOK)
+	if err != nil {
+		return info, err
+	}
 	if err := json.Unmarshal(body, &info); err != nil {
-		return 0, fmt.Errorf("GET %s: bad answer: %w", shared.RouteSession, err)
+		return info, fmt.Errorf("GET %s: bad answer: %w", shared.RouteSession, err)
 	}
 	if info.Count < 0 {
-		return 0, fmt.Errorf("GET %s: bad answer: negative count %d", shared.RouteSession, info.Count)
+		return info, fmt.Errorf("GET %s: bad answer: negative count %d", shared.RouteSession, info.Count)
 	}
-	return info.Count, nil
+	if info.User != "" && !shared.ValidUser(info.User) {
+		return info, fmt.Errorf("GET %s: bad answer: user %q", shared.RouteSession, truncate(info.User, 40))
+	}
+	return info, nil
+}
+
+// login signs the session in as user (POST /login): the server renews the
+// session, so the answer carries a new cookie.
+func (c *apiClient) login(ctx context.Context, user string, remember bool) (shared.LoginInfo, error) {
+	var info shared.LoginInfo
+	body, err := c.do(ctx, http.MethodPost, shared.RouteLogin, shared.LoginRequest{User: user, Remember: remember}, http.StatusOK)
+	if err != nil {
+		return info, err
+	}
+	if err := json.Unmarshal(body, &info); err != nil {
+		return info, fmt.Errorf("POST %s: bad answer: %w", shared.RouteLogin, err)
+	}
+	if info.Count < 0 || !shared.ValidUser(info.User) {
+		return info, fmt.Errorf("POST %s: bad answer: user %q, count %d", shared.RouteLogin, truncate(info.User, 40), info.Count)
+	}
+	return info, nil
+}
+
+// devices lists the signed-in user's devices (GET /devices).
+func (c *apiClient) devices(ctx context.Context) ([]shared.Device, error) {
+	body, err := c.do(ctx, http.MethodGet, shared.RouteDevices, nil, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	var list shared.Devices
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, fmt.Errorf("GET %s: bad answer: %w", shared.RouteDevices, err)
+	}
+	return list.Devices, nil
+}
+
+// revoke ends one of the user's sessions (POST /devices/revoke).
+func (c *apiClient) revoke(ctx context.Context, id string) error {
+	_, err := c.do(ctx, http.MethodPost, shared.RouteDevicesRevoke, shared.RevokeRequest{ID: id}, http.StatusNoContent, http.StatusOK)
+	return err
 }
 
 // incr increments the session's count (POST /incr) and answers the new one.
 func (c *apiClient) incr(ctx context.Context) (int, error) {
-	body, err := c.do(ctx, http.MethodPost, shared.RouteIncr, http.StatusOK)
+	body, err := c.do(ctx, http.MethodPost, shared.RouteIncr, nil, http.StatusOK)
 	if err != nil {
 		return 0, err
 	}
@@ -102,15 +142,22 @@ func (c *apiClient) incr(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// logout ends the session (POST /logout).
-func (c *apiClient) logout(ctx context.Context) error {
-	_, err := c.do(ctx, http.MethodPost, shared.RouteLogout, http.StatusNoContent, http.StatusOK)
+// logout ends the session (POST /logout); everywhere ends every session
+// of its user.
+func (c *apiClient) logout(ctx context.Context, everywhere bool) error {
+	var body any
+	if everywhere {
+		body = shared.LogoutRequest{Everywhere: true}
+	}
+	_, err := c.do(ctx, http.MethodPost, shared.RouteLogout, body, http.StatusNoContent, http.StatusOK)
 	return err
 }
 
-func (c *apiClient) do(ctx context.Context, method, route string, ok ...int) ([]byte, error) {
+// do sends a request, with body as JSON unless it is nil, and answers the
+// body of an answer whose status is one of ok.
+func (c *apiClient) do(ctx context.Context, method, route string, body any, ok ...int) ([]byte, error) {
 	name := method + " " + route
-	req, err := c.newRequest(ctx, method, route)
+	req, err := c.newRequest(ctx, method, route, body)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -122,22 +169,33 @@ func (c *apiClient) do(ctx context.Context, method, route string, ok ...int) ([]
 		return nil, &unreachableError{Request: name, Err: unwrapURLError(err)}
 	}
 	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer))
+	answer, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer))
 	if err != nil {
 		return nil, &unreachableError{Request: name, Err: err}
 	}
 	for _, s := range ok {
 		if res.StatusCode == s {
-			return body, nil
+			return answer, nil
 		}
 	}
-	return nil, &apiError{Request: name, Status: res.StatusCode, Message: errorMessage(body)}
+	return nil, &apiError{Request: name, Status: res.StatusCode, Message: errorMessage(answer)}
 }
 
-func (c *apiClient) newRequest(ctx context.Context, method, route string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+route, nil)
+func (c *apiClient) newRequest(ctx context.Context, method, route string, body any) (*http.Request, error) {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+route, r)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.fetch {
 		req.Header.Set(fetchCredentials, "include")

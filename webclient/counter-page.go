@@ -2,6 +2,7 @@ package webclient
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,6 +21,10 @@ const (
 	actionLogout       = "tandem/logout"
 	actionDismissError = "tandem/dismiss-error"
 	actionNewSession   = "tandem/new-session"
+
+	actionLogin            = "tandem/login"             // value: loginInput
+	actionRevoke           = "tandem/revoke"            // value: the device id
+	actionLogoutEverywhere = "tandem/logout-everywhere" // no value
 )
 
 // requestTimeout bounds every request and ack of the page.
@@ -34,6 +39,7 @@ const (
 	sourceLive    = "live, from " + shared.EventCurrentCount
 	sourceLogout  = "logged out: the next increment starts a new session"
 	sourceEnded   = "session ended: the next increment starts a new one"
+	sourceLogin   = "from POST " + shared.RouteLogin + ", carried over the sign-in"
 )
 
 // disconnectByApp is the disconnect reason when the page itself
@@ -46,6 +52,9 @@ const (
 	failIncr       = "Increment over HTTP failed"
 	failIncrSocket = "Increment over Socket.IO failed"
 	failLogout     = "Logout failed"
+	failLogin      = "Sign-in failed"
+	failDevices    = "Could not load your devices"
+	failRevoke     = "Signing the device out failed"
 	failSocket     = "Live updates unavailable"
 	failProtocol   = "Unexpected message from the server"
 )
@@ -66,6 +75,15 @@ type counterPage struct {
 	detail        string // its error
 	socketErr     string // why the socket cannot connect, "" when it can
 	connectedOnce bool
+
+	infoKnown      bool   // GET /session answered once: the page knows whether it is signed in
+	user           string // the signed-in user, "" when not signed in
+	loggingIn      bool
+	devices        []shared.Device
+	devicesLoaded  bool
+	devicesLoading bool   // a GET /devices is on its way
+	devicesStale   bool   // the list changed while it was on its way: read it again
+	ended          string // why the session ended (a shared.Reason*), for the session offer
 }
 
 func newCounterPage() app.Composer {
@@ -117,6 +135,17 @@ func (p *counterPage) OnMount(ctx app.Context) {
 	ctx.Handle(actionLogout, func(ctx app.Context, _ app.Action) { p.logout(ctx) })
 	ctx.Handle(actionDismissError, func(ctx app.Context, _ app.Action) { p.failure, p.detail, p.socketErr = "", "", "" })
 	ctx.Handle(actionNewSession, func(ctx app.Context, _ app.Action) { p.newSession(ctx) })
+	ctx.Handle(actionLogin, func(ctx app.Context, a app.Action) {
+		if in, ok := a.Value.(loginInput); ok {
+			p.login(ctx, in)
+		}
+	})
+	ctx.Handle(actionRevoke, func(ctx app.Context, a app.Action) {
+		if id, ok := a.Value.(string); ok {
+			p.revoke(ctx, id)
+		}
+	})
+	ctx.Handle(actionLogoutEverywhere, func(ctx app.Context, _ app.Action) { p.logoutEverywhere(ctx) })
 
 	p.apiOrigin = app.Getenv(EnvAPIOrigin)
 	base := p.apiOrigin
@@ -196,8 +225,11 @@ func (p *counterPage) watch(ctx app.Context) {
 	s.OnCurrentCount(func(n int) {
 		ctx.Dispatch(func(app.Context) { p.count.live(n, sourceLive) })
 	})
-	s.OnSessionEnded(func(shared.SessionEnded) {
-		ctx.Dispatch(func(app.Context) { p.loggedOut(sourceEnded) })
+	s.OnSessionEnded(func(e shared.SessionEnded) {
+		ctx.Dispatch(func(app.Context) { p.loggedOut(sourceEnded, e.Reason) })
+	})
+	s.OnDevicesChanged(func() {
+		ctx.Dispatch(func(ctx app.Context) { p.loadDevices(ctx) })
 	})
 	s.OnProtocolError(func(err error) {
 		ctx.Dispatch(func(app.Context) { p.fail(failProtocol, err) })
@@ -222,13 +254,14 @@ func (p *counterPage) loadCount(ctx app.Context, then func(app.Context)) {
 	ctx.Async(func() {
 		c, cancel := context.WithTimeout(context.Background(), requestTimeout)
 		defer cancel()
-		n, err := p.api.session(c)
+		info, err := p.api.session(c)
 		ctx.Dispatch(func(ctx app.Context) {
 			if err != nil {
 				p.fail(failLoad, err)
 			} else {
-				p.count.answer(mark, n, sourceSession)
+				p.count.answer(mark, info.Count, sourceSession)
 				p.clear(failLoad)
+				p.signedIn(ctx, info.User)
 			}
 			if then != nil {
 				then(ctx)
@@ -340,21 +373,145 @@ func (p *counterPage) logout(ctx app.Context) {
 	ctx.Async(func() {
 		c, cancel := context.WithTimeout(context.Background(), requestTimeout)
 		defer cancel()
-		err := p.api.logout(c)
+		err := p.api.logout(c, false)
 		ctx.Dispatch(func(app.Context) {
 			if err != nil {
 				p.fail(failLogout, err)
 				return
 			}
-			p.loggedOut(sourceLogout)
+			p.loggedOut(sourceLogout, shared.ReasonLogout)
 		})
 	})
 }
 
-func (p *counterPage) loggedOut(source string) {
+// logoutEverywhere ends every session of the user: this one is logged
+// out, the others' tabs hear they were signed out from another device.
+func (p *counterPage) logoutEverywhere(ctx app.Context) {
+	ctx.Async(func() {
+		c, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		err := p.api.logout(c, true)
+		ctx.Dispatch(func(app.Context) {
+			if err != nil {
+				p.fail(failLogout, err)
+				return
+			}
+			p.loggedOut(sourceLogout, shared.ReasonLogout)
+		})
+	})
+}
+
+// login signs the session in. The server gives the session a new ID and
+// closes the old one's connections, so the socket reconnects at once with
+// the new cookie; its connect reads the session (and the devices) again.
+func (p *counterPage) login(ctx app.Context, in loginInput) {
+	if !shared.ValidUser(in.User) {
+		p.failure, p.detail = failLogin, "a user name is 1 to 64 letters, digits, '.', '_' or '-'"
+		return
+	}
+	p.loggingIn = true
+	mark := p.count.begin()
+	ctx.Async(func() {
+		c, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		info, err := p.api.login(c, in.User, in.Remember)
+		ctx.Dispatch(func(ctx app.Context) {
+			p.loggingIn = false
+			if err != nil {
+				p.fail(failLogin, err)
+				return
+			}
+			p.clear(failLogin)
+			p.count.answer(mark, info.Count, sourceLogin)
+			p.ended = ""
+			p.signedIn(ctx, info.User)
+			p.reconnect()
+		})
+	})
+}
+
+// signedIn notes the user the server says the session is signed in as, and
+// reads the user's devices.
+func (p *counterPage) signedIn(ctx app.Context, user string) {
+	p.infoKnown = true
+	if user != p.user {
+		p.devices, p.devicesLoaded = nil, false
+	}
+	p.user = user
+	if user != "" {
+		p.loadDevices(ctx)
+	}
+}
+
+// loadDevices reads the user's devices; while a read is on its way, it
+// only notes that the list must be read again once it answered.
+func (p *counterPage) loadDevices(ctx app.Context) {
+	if p.user == "" {
+		return
+	}
+	if p.devicesLoading {
+		p.devicesStale = true
+		return
+	}
+	p.devicesLoading = true
+	ctx.Async(func() {
+		c, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		list, err := p.api.devices(c)
+		ctx.Dispatch(func(ctx app.Context) {
+			p.devicesLoading = false
+			var ae *apiError
+			switch {
+			case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
+				p.user, p.devices, p.devicesLoaded = "", nil, false // signed out meanwhile
+			case err != nil:
+				p.fail(failDevices, err)
+			default:
+				p.devices, p.devicesLoaded = list, true
+				p.clear(failDevices)
+			}
+			if p.devicesStale {
+				p.devicesStale = false
+				p.loadDevices(ctx)
+			}
+		})
+	})
+}
+
+// revoke signs one of the user's devices out. Signing out this one is a
+// logout.
+func (p *counterPage) revoke(ctx app.Context, id string) {
+	current := false
+	for _, d := range p.devices {
+		if d.ID == id {
+			current = d.Current
+		}
+	}
+	ctx.Async(func() {
+		c, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		err := p.api.revoke(c, id)
+		ctx.Dispatch(func(ctx app.Context) {
+			if err != nil {
+				p.fail(failRevoke, err)
+				return
+			}
+			p.clear(failRevoke)
+			if current {
+				p.loggedOut(sourceLogout, shared.ReasonLogout)
+				return
+			}
+			p.loadDevices(ctx)
+		})
+	})
+}
+
+// loggedOut shows that the tab has no session any more, and why.
+func (p *counterPage) loggedOut(source, reason string) {
 	p.status = p.status.next(evLoggedOut, false)
 	p.count.reset(source)
 	p.socketErr = ""
+	p.user, p.devices, p.devicesLoaded, p.ended = "", nil, false, reason
 	if p.failure != failProtocol {
 		p.failure, p.detail = "", ""
 	}
@@ -375,6 +532,16 @@ func (p *counterPage) dial() {
 // attempt is better.
 func (p *counterPage) redial() {
 	if p.sock == nil || (p.sock.Connected() && p.status != statusLoggedOut) {
+		return
+	}
+	p.sock.Disconnect()
+	p.dial()
+}
+
+// reconnect opens the socket again at once, with the cookie the page has
+// now.
+func (p *counterPage) reconnect() {
+	if p.sock == nil {
 		return
 	}
 	p.sock.Disconnect()
@@ -416,8 +583,11 @@ func (p *counterPage) Render() app.UI {
 		app.Main().Class("card").Body(
 			newStatusBar(p.status, p.transport),
 			newCountView(p.count),
-			app.If(p.status == statusLoggedOut, newSessionOffer),
+			app.If(p.status == statusLoggedOut, func() app.UI { return newSessionOffer(p.ended) }),
 			newControls(),
+			app.If(p.user != "", func() app.UI {
+				return newAccountPanel(p.user, p.devices, p.devicesLoaded, time.Now())
+			}).ElseIf(p.infoKnown, func() app.UI { return newLoginForm(p.loggingIn) }),
 			newErrorBanner(p.failure, p.detail, p.socketErr),
 		),
 		app.Footer().Class("footnote").Body(

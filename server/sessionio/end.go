@@ -93,7 +93,8 @@ type EndNotice struct {
 // ErrNodesUnreachable (their sockets close at their next packet or periodic
 // check, since the session is gone from the store). It works for a key
 // whose sockets are all on other nodes. The end is reported
-// (Reporter.SessionEnded) once, here.
+// (Reporter.SessionEnded) once, here, but for EndLogout, which the Destroy
+// (or Save) that deleted the session reported.
 //
 // End does not touch the store: delete the session first (Destroy), so no
 // socket can reconnect into it.
@@ -105,7 +106,9 @@ func (m *Manager) End(key string, reason EndReason) error {
 	if err := m.checkAdapter(io); err != nil {
 		return err
 	}
-	m.endSession(key, reason)
+	if reason != EndLogout {
+		m.endSession(key, reason) // a logout was reported by its Destroy
+	}
 	err := m.emit(io, key, m.cfg.EndEvent, EndNotice{Reason: reason})
 	return errors.Join(err, m.disconnect(io, key))
 }

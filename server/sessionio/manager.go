@@ -148,7 +148,10 @@ type Config struct {
 
 	// CreateBurst and CreateRate bound the sessions one client address can
 	// make the server create: CreateBurst at once, then CreateRate per
-	// second. Defaults 200 and 2; CreateRate Off turns this bound off.
+	// second. The prefixes around the address are bounded too: an IPv6 /56
+	// at twice these, a /48 and an IPv4 /24 at four times, and none at more
+	// than half of CreateGlobalBurst and CreateGlobalRate. Defaults 200 and
+	// 2; CreateRate Off turns this bound off.
 	CreateBurst int
 	CreateRate  float64
 	// CreateGlobalBurst and CreateGlobalRate bound the sessions all clients
@@ -214,6 +217,10 @@ type Config struct {
 	// off.
 	SocketsPerSession int
 	SocketsPerClient  int
+
+	// Users configures what the manager does for signed-in sessions: the
+	// bound on a user's sessions and the devices-changed event.
+	Users UsersConfig
 
 	// Report, if set, is told what the manager does: sessions created and
 	// ended, refusals, store calls and their durations, events received
@@ -299,6 +306,7 @@ type Manager struct {
 	checking bool                // the check loop was started; guarded by mu
 
 	sockets sync.Map // *socket.Socket -> *Session, for FromSocket
+	users   userHub  // see users.go
 
 	stop chan struct{} // closed by Shutdown
 	done chan struct{} // closed once the background work has ended
@@ -418,6 +426,9 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("sessionio: CreateRate, CreateGlobalRate and EventRate must be finite numbers")
 	case cfg.CreateBurst < 0 || cfg.CreateGlobalBurst < 0:
 		return nil, errors.New("sessionio: CreateBurst and CreateGlobalBurst must not be negative")
+	}
+	if err := cfg.Users.fill(); err != nil {
+		return nil, err
 	}
 	origins, err := newOriginPolicy(cfg.AllowedOrigins)
 	if err != nil {

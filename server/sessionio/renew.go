@@ -50,6 +50,7 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, user string, op
 	if err != nil {
 		return nil, err
 	}
+	m.afterSignIn(r.Context(), user, m.KeyOf(s))
 	return s, nil
 }
 

@@ -102,6 +102,7 @@ func (m *Manager) Attach(io *socket.Server, opts *socket.ServerOptions) (http.Ha
 	if clustered(io) {
 		m.clustered.Store(true)
 		m.listenRelay(io)
+		m.listenUsers(io)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := m.checkAdapter(io); err != nil {
@@ -276,6 +277,7 @@ func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.Extend
 		return
 	}
 	s.Join(h.Room())
+	m.joinUser(s, h.User())
 	if m.cfg.Report != nil {
 		s.Use(m.receivedEvent)
 	}
@@ -300,6 +302,7 @@ func (m *Manager) NamespaceMiddleware(s *socket.Socket, next func(*socket.Extend
 	})
 	release := func(...any) {
 		m.release(s, h)
+		m.leftUser(s)
 		free()
 	}
 	_ = s.On("disconnect", release)

@@ -101,6 +101,14 @@ func (c *ClientAddr) Peer(addr net.Addr) (name string, trusted bool) {
 	return group(a), c.isTrusted(a)
 }
 
+// FromProxy reports whether r's TCP peer is a trusted proxy, whose
+// X-Forwarded-Proto and X-Forwarded-Host may name the server's own origin
+// (sessionio.Config.TrustProxy).
+func (c *ClientAddr) FromProxy(r *http.Request) bool {
+	peer, ok := parseAddr(r.RemoteAddr)
+	return ok && c.isTrusted(peer)
+}
+
 func (c *ClientAddr) isTrusted(a netip.Addr) bool {
 	for _, p := range c.trusted {
 		if p.Contains(a) {

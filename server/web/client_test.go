@@ -67,6 +67,20 @@ func TestClientAddrPeer(t *testing.T) {
 	}
 }
 
+// Only a trusted proxy's forwarding headers may name the own origin.
+func TestClientAddrFromProxy(t *testing.T) {
+	t.Parallel()
+	trusted, _ := ParseTrustedProxies([]string{"10.0.0.0/8"})
+	c := NewClientAddr(trusted)
+	for peer, want := range map[string]bool{"10.1.2.3:443": true, "192.0.2.7:443": false, "@unix": false} {
+		r, _ := http.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = peer
+		if got := c.FromProxy(r); got != want {
+			t.Errorf("FromProxy(%s) = %v, want %v", peer, got, want)
+		}
+	}
+}
+
 func TestParseTrustedProxies(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -10,6 +10,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -30,7 +31,8 @@ type Notifier interface {
 	// CountChanged is called once the store committed a new count of the
 	// session with the given key (sessionio.Manager.KeyOf).
 	CountChanged(sessionKey string, count int)
-	// SessionEnded is called once the session is gone from the store.
+	// SessionEnded is called once the session is gone from the store
+	// after a logout from one of its own tabs.
 	SessionEnded(sessionKey string)
 }
 
@@ -97,6 +99,11 @@ func Register(e *echo.Echo, cfg Config) error {
 	}
 	e.POST(shared.RouteIncr, h.incr, mw...)
 	e.POST(shared.RouteLogout, h.logout, mw...)
+	e.POST(shared.RouteDevicesRevoke, h.revoke, mw...)
+	e.POST(shared.RouteLogin, h.login, mw...)
+	// GET /devices never creates a session, but answers who is signed in
+	// and their sessions: like GET /session, a cross-site GET is refused.
+	e.GET(shared.RouteDevices, h.devices, cors, crossSiteGET(csrf, cfg.Sessions.Reporter(), cfg.Logger), middleware.BodyLimit(cfg.MaxBody), reissue)
 	// GET /session creates a session when there is none, so a cross-site
 	// GET (an <img> on any page) would make the store create one for each
 	// of that page's visitors. It gets the POSTs' check, and the same 403.
@@ -104,7 +111,7 @@ func Register(e *echo.Echo, cfg Config) error {
 	e.GET(shared.RouteHealth, h.health, mw...)
 	// Preflights reach the CORS middleware only through a route.
 	preflight := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
-	for _, p := range []string{shared.RouteIncr, shared.RouteLogout, shared.RouteSession} {
+	for _, p := range []string{shared.RouteIncr, shared.RouteLogout, shared.RouteSession, shared.RouteDevices, shared.RouteDevicesRevoke, shared.RouteLogin} {
 		e.OPTIONS(p, preflight, mw...)
 	}
 	return nil
@@ -154,8 +161,24 @@ func (h *handlers) incr(c echo.Context) error {
 }
 
 // logout ends the session: gone from the store and the cookie expired
-// before its sockets are told and disconnected.
+// before its sockets are told and disconnected. With {"everywhere": true}
+// and a signed-in session, every other session of the user ends first,
+// its tabs told they were revoked.
 func (h *handlers) logout(c echo.Context) error {
+	var req shared.LogoutRequest
+	if err := readJSON(c, &req, false); err != nil {
+		return err
+	}
+	if req.Everywhere {
+		// The library ends them, their tabs told "revoked", on every node.
+		_, err := h.sessions.EndOtherSessions(c.Request())
+		switch {
+		case errors.Is(err, sessionio.ErrNodesUnreachable):
+			h.log.Warn("web: logout everywhere: the other nodes could not be reached; their sockets close at their next packet or check", "err", err)
+		case err != nil && !errors.Is(err, sessionio.ErrNotSignedIn):
+			return sessionError(err)
+		}
+	}
 	key, err := h.sessions.Destroy(c.Response(), c.Request())
 	if err != nil {
 		return sessionError(err)
@@ -178,8 +201,12 @@ func (h *handlers) session(c echo.Context) error {
 			return sessionError(err)
 		}
 	}
+	user, err := h.sessions.UserOf(c.Request())
+	if err != nil {
+		return sessionError(err)
+	}
 	noStore(c)
-	return c.JSON(http.StatusOK, shared.SessionInfo{Count: counter.Count(s.Values)})
+	return c.JSON(http.StatusOK, shared.SessionInfo{Count: counter.Count(s.Values), User: user})
 }
 
 func (h *handlers) health(c echo.Context) error {

@@ -264,6 +264,12 @@ func (s *Socket) OnSessionEnded(fn func(shared.SessionEnded)) {
 	})
 }
 
+// OnDevicesChanged calls fn on each shared.EventDevicesChanged (no
+// payload: the list is read again over HTTP).
+func (s *Socket) OnDevicesChanged(fn func()) {
+	s.listen(s.sock, shared.EventDevicesChanged, func([]app.Value) { fn() })
+}
+
 // EmitIncr emits shared.EventIncr and waits for its ack: the new count, or
 // an *AckError when the server answered with a shared.ErrorBody. While the
 // socket is not connected the client buffers the event, so it is sent once

@@ -105,6 +105,8 @@ func TestTypedEvents(t *testing.T) {
 	)
 	s.OnCurrentCount(func(n int) { counts = append(counts, n) })
 	s.OnSessionEnded(func(e shared.SessionEnded) { ended = append(ended, e) })
+	devicesChanged := 0
+	s.OnDevicesChanged(func() { devicesChanged++ })
 	s.OnProtocolError(func(err error) { protoErrs = append(protoErrs, err) })
 	s.OnDisconnect(func(r string) { reasons = append(reasons, r) })
 	s.OnReconnectAttempt(func(n int) { attempts = append(attempts, n) })
@@ -116,6 +118,8 @@ func TestTypedEvents(t *testing.T) {
 	w.sock.emit(shared.EventCurrentCount, str("4")) // not the contract
 	w.sock.emit(shared.EventSessionEnded, object(map[string]app.Value{"reason": str(shared.ReasonLogout)}))
 	w.sock.emit(shared.EventSessionEnded, num(1)) // not the contract
+	w.sock.emit(shared.EventSessionEnded, object(map[string]app.Value{"reason": str(shared.ReasonRevoked)}))
+	w.sock.emit(shared.EventDevicesChanged)
 	w.sock.emit("disconnect", str("io server disconnect"))
 	w.manager.emit("reconnect_attempt", num(2))
 	w.sock.emit("connect_error", jsError("xhr poll error"))
@@ -123,8 +127,11 @@ func TestTypedEvents(t *testing.T) {
 	if !reflect.DeepEqual(counts, []int{3}) {
 		t.Errorf("counts %v, want [3]", counts)
 	}
-	if !reflect.DeepEqual(ended, []shared.SessionEnded{{Reason: shared.ReasonLogout}}) {
+	if !reflect.DeepEqual(ended, []shared.SessionEnded{{Reason: shared.ReasonLogout}, {Reason: shared.ReasonRevoked}}) {
 		t.Errorf("session ended %v", ended)
+	}
+	if devicesChanged != 1 {
+		t.Errorf("devices changed %d times, want 1", devicesChanged)
 	}
 	if len(protoErrs) != 2 {
 		t.Errorf("protocol errors %v, want 2", protoErrs)

@@ -1,0 +1,161 @@
+package transport_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/gobwas/ws"
+
+	"github.com/tandem-go/tandem/server/transport"
+)
+
+// clientFrame is one masked frame as a client sends it.
+func clientFrame(fin bool, op ws.OpCode, payload []byte) []byte {
+	var b bytes.Buffer
+	h := ws.Header{Fin: fin, OpCode: op, Masked: true, Mask: [4]byte{1, 2, 3, 4}, Length: int64(len(payload))}
+	_ = ws.WriteHeader(&b, h)
+	p := bytes.Clone(payload)
+	ws.Cipher(p, h.Mask, 0)
+	b.Write(p)
+	return b.Bytes()
+}
+
+func frames(fs ...[]byte) io.Reader { return bytes.NewReader(bytes.Join(fs, nil)) }
+
+func TestReader(t *testing.T) {
+	const limit = 64
+	tests := []struct {
+		name   string
+		given  io.Reader
+		expect []transport.Message
+		code   ws.StatusCode // the close that ends the stream; 0: io.EOF
+	}{
+		{"ok, one text message", frames(clientFrame(true, ws.OpText, []byte("40"))),
+			[]transport.Message{{Op: ws.OpText, Payload: []byte("40")}}, 0},
+		{"ok, fragments with a ping between them", frames(
+			clientFrame(false, ws.OpText, []byte("42[")),
+			clientFrame(true, ws.OpPing, []byte("p")),
+			clientFrame(false, ws.OpContinuation, []byte(`"a"`)),
+			clientFrame(true, ws.OpContinuation, []byte("]")),
+		), []transport.Message{{Op: ws.OpPing, Payload: []byte("p")}, {Op: ws.OpText, Payload: []byte(`42["a"]`)}}, 0},
+		{"ok, binary", frames(clientFrame(true, ws.OpBinary, []byte{0, 1, 2})),
+			[]transport.Message{{Op: ws.OpBinary, Payload: []byte{0, 1, 2}}}, 0},
+		{"ok, exactly the limit over two fragments", frames(
+			clientFrame(false, ws.OpText, bytes.Repeat([]byte("a"), limit/2)),
+			clientFrame(true, ws.OpContinuation, bytes.Repeat([]byte("a"), limit/2)),
+		), []transport.Message{{Op: ws.OpText, Payload: bytes.Repeat([]byte("a"), limit)}}, 0},
+		{"ok, close echoes the code", frames(clientFrame(true, ws.OpClose, ws.NewCloseFrameBody(4001, "bye"))), nil, 4001},
+		{"ok, close without a code", frames(clientFrame(true, ws.OpClose, nil)), nil, ws.StatusNormalClosure},
+		{"nok, one byte over the limit", frames(clientFrame(true, ws.OpText, bytes.Repeat([]byte("a"), limit+1))), nil, ws.StatusMessageTooBig},
+		{"nok, over the limit in fragments", frames(
+			clientFrame(false, ws.OpText, bytes.Repeat([]byte("a"), limit)),
+			clientFrame(true, ws.OpContinuation, []byte("a")),
+		), nil, ws.StatusMessageTooBig},
+		{"nok, a header claiming 2^62 bytes", frames(func() []byte {
+			var b bytes.Buffer
+			_ = ws.WriteHeader(&b, ws.Header{Fin: true, OpCode: ws.OpText, Masked: true, Length: 1 << 62})
+			return b.Bytes()
+		}()), nil, ws.StatusMessageTooBig},
+		{"nok, compressed (rsv1)", frames(func() []byte {
+			var b bytes.Buffer
+			_ = ws.WriteHeader(&b, ws.Header{Fin: true, Rsv: ws.Rsv(true, false, false), OpCode: ws.OpText, Masked: true, Length: 1})
+			b.WriteByte('x')
+			return b.Bytes()
+		}()), nil, ws.StatusProtocolError},
+		{"nok, unmasked", frames(func() []byte {
+			var b bytes.Buffer
+			_ = ws.WriteHeader(&b, ws.Header{Fin: true, OpCode: ws.OpText, Length: 1})
+			b.WriteByte('x')
+			return b.Bytes()
+		}()), nil, ws.StatusProtocolError},
+		{"nok, continuation without a start", frames(clientFrame(true, ws.OpContinuation, []byte("x"))), nil, ws.StatusProtocolError},
+		{"nok, new message inside a fragmented one", frames(
+			clientFrame(false, ws.OpText, []byte("a")),
+			clientFrame(true, ws.OpText, []byte("b")),
+		), nil, ws.StatusProtocolError},
+		{"nok, fragmented ping", frames(clientFrame(false, ws.OpPing, []byte("p"))), nil, ws.StatusProtocolError},
+		{"nok, ping over 125 bytes", frames(clientFrame(true, ws.OpPing, bytes.Repeat([]byte("p"), 126))), nil, ws.StatusProtocolError},
+		{"nok, reserved opcode", frames(clientFrame(true, 0x3, []byte("x"))), nil, ws.StatusProtocolError},
+		{"nok, text that is not UTF-8", frames(clientFrame(true, ws.OpText, []byte{0xff, 0xfe})), nil, ws.StatusInvalidFramePayloadData},
+		{"nok, one-byte close", frames(clientFrame(true, ws.OpClose, []byte{3})), nil, ws.StatusProtocolError},
+		{"nok, close code 1005 is not sent", frames(clientFrame(true, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNoStatusRcvd, ""))), nil, ws.StatusProtocolError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := transport.NewReader(tt.given, limit)
+			var got []transport.Message
+			for {
+				m, err := r.Next()
+				if err == nil {
+					got = append(got, m)
+					continue
+				}
+				var ce *transport.CloseError
+				switch {
+				case errors.As(err, &ce):
+					if ce.Code != tt.code {
+						t.Fatalf("closed with %d (%v); want %d", ce.Code, err, tt.code)
+					}
+				case errors.Is(err, io.EOF) && tt.code == 0:
+				default:
+					t.Fatalf("error %v; want close %d", err, tt.code)
+				}
+				break
+			}
+			if len(got) != len(tt.expect) {
+				t.Fatalf("messages %q; want %q", got, tt.expect)
+			}
+			for i := range got {
+				if got[i].Op != tt.expect[i].Op || !bytes.Equal(got[i].Payload, tt.expect[i].Payload) {
+					t.Fatalf("message %d: %v %q; want %v %q", i, got[i].Op, got[i].Payload, tt.expect[i].Op, tt.expect[i].Payload)
+				}
+			}
+		})
+	}
+}
+
+// A header that claims a long payload makes the reader allocate what
+// arrives, not what is claimed.
+func TestReaderAllocatesWhatArrives(t *testing.T) {
+	var b bytes.Buffer
+	_ = ws.WriteHeader(&b, ws.Header{Fin: true, OpCode: ws.OpText, Masked: true, Length: 900_000})
+	b.WriteString("only this")
+	allocs := testing.AllocsPerRun(20, func() {
+		r := transport.NewReader(bytes.NewReader(b.Bytes()), 1_000_000)
+		if _, err := r.Next(); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("Next: %v; want unexpected EOF", err)
+		}
+	})
+	if allocs > 20 {
+		t.Fatalf("%v allocations", allocs)
+	}
+}
+
+// FuzzReader: whatever a client sends, the reader returns messages within
+// the limit, a close, or the stream's error; never a panic.
+func FuzzReader(f *testing.F) {
+	f.Add(clientFrame(true, ws.OpText, []byte("40")))
+	f.Add(bytes.Join([][]byte{clientFrame(false, ws.OpText, []byte("4")), clientFrame(true, ws.OpPing, nil), clientFrame(true, ws.OpContinuation, []byte("2"))}, nil))
+	f.Add(clientFrame(true, ws.OpClose, ws.NewCloseFrameBody(1000, "")))
+	f.Add(clientFrame(true, ws.OpBinary, []byte(strings.Repeat("b", 200))))
+	f.Add([]byte{0x81, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const limit = 1024
+		r := transport.NewReader(bytes.NewReader(data), limit)
+		for range 1000 {
+			m, err := r.Next()
+			if err != nil {
+				return
+			}
+			if int64(len(m.Payload)) > limit {
+				t.Fatalf("a %d-byte message over the %d limit", len(m.Payload), limit)
+			}
+			if m.Op != ws.OpText && m.Op != ws.OpBinary && m.Op != ws.OpPing && m.Op != ws.OpPong {
+				t.Fatalf("message of opcode %v", m.Op)
+			}
+		}
+	})
+}
