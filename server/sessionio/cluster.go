@@ -203,7 +203,8 @@ func (m *Manager) OnResync(fn func(key string, v Values) []Event) {
 // session with sockets on this node once (one store read per session,
 // whatever its number of sockets), sends them the state they lack (see
 // OnResync), and closes the connections of sessions that are gone, as the
-// periodic check does. Call it when this node's subscription to the other
+// periodic check does; then it sends every signed-in tab of this node
+// Config.Users.ChangedEvent, so that device lists read themselves again. Call it when this node's subscription to the other
 // nodes' relay is back after a break, once the subscription is in place:
 // a change committed before it is then in the store, one committed after
 // it reaches this node. It returns at once; the reads run in a goroutine
@@ -217,6 +218,7 @@ func (m *Manager) Resync() {
 		defer m.resyncRun.Unlock()
 		m.resyncQueued.Store(false)
 		m.checkAll()
+		m.resyncUsers() // the device lists: their tabs read them again
 	}()
 }
 
