@@ -403,10 +403,15 @@ type record struct {
 }
 
 func (s *Store) load(ctx context.Context, key string) (record, error) {
-	return parseLoad(loadScript.Run(ctx, s.rdb, []string{s.RecordKey(key)}).Slice())
+	sent := time.Now()
+	res, err := loadScript.Run(ctx, s.rdb, []string{s.RecordKey(key)}).Slice()
+	return parseLoad(sent, res, err)
 }
 
-func parseLoad(res []any, err error) (record, error) {
+// parseLoad reads loadScript's answer to a call sent at sent. The expiry is
+// counted from sent, not from the answer's arrival: the PTTL was read
+// between the two, so a large record's transfer never adds to its life.
+func parseLoad(sent time.Time, res []any, err error) (record, error) {
 	if errors.Is(err, goredis.Nil) {
 		return record{}, store.ErrNotFound
 	}
@@ -430,7 +435,7 @@ func parseLoad(res []any, err error) (record, error) {
 	rec := record{
 		Record: store.Record{
 			Data:    []byte(str(1)),
-			Expires: time.Now().Add(time.Duration(pttl) * time.Millisecond),
+			Expires: sent.Add(time.Duration(pttl) * time.Millisecond),
 			Version: version,
 			Meta:    store.Meta{User: str(4), Agent: str(5), Created: fromUnixMs(num(6)), Deadline: fromUnixMs(num(7))},
 		},
@@ -482,7 +487,7 @@ func (s *Store) commit(ctx context.Context, key string, cur record, data []byte,
 			if err := s.replicated(ctx, conn); err != nil {
 				return 0, time.Time{}, false, err
 			}
-			return uint64(n), time.Now().Add(time.Duration(p) * time.Millisecond), false, nil
+			return uint64(n), now.Add(time.Duration(p) * time.Millisecond), false, nil
 		}
 	}
 	return 0, time.Time{}, true, nil
@@ -703,6 +708,7 @@ func (s *Store) UserSessions(ctx context.Context, user string) ([]store.UserSess
 		return nil, nil
 	}
 	pipe = s.rdb.Pipeline()
+	sent := time.Now()
 	loads := make([]*goredis.Cmd, len(keys))
 	for i, k := range keys {
 		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
@@ -714,7 +720,8 @@ func (s *Store) UserSessions(ctx context.Context, user string) ([]store.UserSess
 	var list []store.UserSession
 	var dead []string
 	for i, c := range loads {
-		r, err := parseLoad(c.Slice())
+		res, err := c.Slice()
+		r, err := parseLoad(sent, res, err)
 		switch {
 		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRenewed), err == nil && r.User != user:
 			dead = append(dead, keys[i])
