@@ -134,7 +134,9 @@ func (s *Server) build(keys [][]byte) error {
 	// written inline, never compressed (no PerMessageDeflate: the engine's
 	// upgrader never accepts the extension), and read under the payload
 	// limit.
-	transport.Register(opts, transport.WebSocketBuilder{MaxPayload: r.MaxSocketPayload})
+	transport.Register(opts, transport.WebSocketBuilder{MaxPayload: r.MaxSocketPayload, TooBig: func() {
+		sessions.Reporter().Refused(sessionio.CausePayload)
+	}})
 	opts.SetConnectTimeout(connectTimeout)
 	if isRedis(r.Store) {
 		// Several nodes: room emits and disconnects go through Redis.
@@ -322,7 +324,9 @@ func listen(ln net.Listener, addr string) (net.Listener, error) {
 // (in serve) the connections per client address.
 func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           web.BodyDeadline(h, s.cfg.BodyReadTimeout),
+		Handler: web.BodyDeadline(h, s.cfg.BodyReadTimeout, func() {
+			s.sessions.Reporter().Refused(sessionio.CauseBodyTimeout)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

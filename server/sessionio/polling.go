@@ -116,6 +116,7 @@ func (m *Manager) servePolling(engineHandler http.Handler, w http.ResponseWriter
 			body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 			_ = r.Body.Close()
 			if int64(len(body)) > maxBody {
+				m.report.Refused(CausePayload)
 				m.cfg.ErrorHandler(w, r, http.StatusRequestEntityTooLarge, errMessageTooLarge)
 				return
 			}

@@ -17,7 +17,9 @@ type Options interface {
 // transport names: "polling" (Polling) and "websocket" (WebSocket, made by
 // ws).
 func Register(opts Options, ws WebSocketBuilder) {
-	opts.SetTransports(types.NewSet[transports.TransportCtor](PollingBuilder{}, ws))
+	// The set is a map: a pointer keeps a builder with a func field
+	// (TooBig) hashable.
+	opts.SetTransports(types.NewSet[transports.TransportCtor](PollingBuilder{}, &ws))
 }
 
 // refuseRequest answers as the engine answers a transport mismatch.

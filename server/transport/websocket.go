@@ -41,6 +41,9 @@ type WebSocketBuilder struct {
 	// MaxPending bounds the bytes waiting for a slow client; a connection
 	// past it is closed. 0: DefaultMaxPending.
 	MaxPending int
+	// TooBig, if set, is called for each message refused for MaxPayload
+	// (for the metrics). It must not block.
+	TooBig func()
 }
 
 var _ transports.TransportCtor = WebSocketBuilder{}
@@ -61,7 +64,7 @@ func (b WebSocketBuilder) New(ctx *types.HttpContext) transports.Transport {
 	w := &WebSocket{Transport: transports.MakeTransport()}
 	w.Prototype(w)
 	w.Construct(ctx)
-	w.maxPayload, w.maxPending = b.MaxPayload, b.MaxPending
+	w.maxPayload, w.maxPending, w.tooBig = b.MaxPayload, b.MaxPending, b.TooBig
 	if w.maxPayload <= 0 {
 		w.maxPayload = DefaultMaxPayload
 	}
@@ -112,6 +115,7 @@ type WebSocket struct {
 	raw        syscall.RawConn // nil: every write goes through the goroutine
 	maxPayload int64
 	maxPending int
+	tooBig     func() // WebSocketBuilder.TooBig
 	idle       time.Duration
 
 	wmu      sync.Mutex
@@ -311,6 +315,9 @@ func (w *WebSocket) read() {
 		if err != nil {
 			var ce *CloseError
 			if errors.As(err, &ce) {
+				if ce.Code == ws.StatusMessageTooBig && w.tooBig != nil {
+					w.tooBig()
+				}
 				w.sendClose(ce.Code)
 			} else {
 				w.wmu.Lock()

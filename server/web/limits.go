@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -18,8 +19,10 @@ import (
 // every long poll would end after ReadTimeout. Here the deadline is set per
 // request through http.ResponseController, only for requests that have a
 // body, and lifted as soon as the body has been read to its end; requests
-// without a body (long polls, WebSocket upgrades) are untouched.
-func BodyDeadline(h http.Handler, d time.Duration) http.Handler {
+// without a body (long polls, WebSocket upgrades) are untouched. late, if
+// not nil, is called once for each body the deadline cut short (for the
+// metrics).
+func BodyDeadline(h http.Handler, d time.Duration, late func()) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 			h.ServeHTTP(w, r)
@@ -31,7 +34,7 @@ func BodyDeadline(h http.Handler, d time.Duration) http.Handler {
 			return
 		}
 		r2 := *r
-		r2.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+		r2.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, late: late}
 		h.ServeHTTP(w, &r2)
 	})
 }
@@ -43,12 +46,17 @@ type deadlineBody struct {
 	io.ReadCloser
 	rc   *http.ResponseController
 	once sync.Once
+	late func() // called once when the deadline cut the body short; may be nil
+	cut  sync.Once
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if errors.Is(err, io.EOF) {
 		b.once.Do(func() { _ = b.rc.SetReadDeadline(time.Time{}) })
+	}
+	if b.late != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		b.cut.Do(b.late)
 	}
 	return n, err
 }
