@@ -64,7 +64,12 @@ type gobWire struct {
 	fields    []int32
 }
 
-var errGobTruncated = errors.New("gob record: truncated")
+var (
+	errGobTruncated = errors.New("gob record: truncated")
+	// errGobCount: a count larger than the bytes left, the refusal this
+	// walker exists for.
+	errGobCount = errors.New("gob record: count exceeds the record")
+)
 
 type gobWalker struct {
 	rest  []byte // the stream after the current message
@@ -290,7 +295,7 @@ func (w *gobWalker) count() (int, error) {
 		return 0, err
 	}
 	if n > uint64(len(w.b)) {
-		return 0, fmt.Errorf("gob record: %d elements declared, %d bytes left", n, len(w.b))
+		return 0, fmt.Errorf("%w: %d elements declared, %d bytes left", errGobCount, n, len(w.b))
 	}
 	return int(n), nil
 }

@@ -3,6 +3,7 @@ package sessionio
 import (
 	"bytes"
 	"encoding/gob"
+	"errors"
 	"math"
 	"math/big"
 	"net/url"
@@ -234,11 +235,13 @@ func FuzzCheckGob(f *testing.F) {
 			}
 		}
 		// Property 2: the bytes as a record.
+		// gob alone is run only where the walker refused for another
+		// reason than a count: on those it may allocate gigabytes.
 		werr := checkGob(data)
-		if len(data) > 1<<12 {
-			return // keep gob's own decode of damaged input small
+		if werr == nil || errors.Is(werr, errGobCount) || strings.Contains(werr.Error(), "two kinds") {
+			return
 		}
-		if _, gerr := decodeGob(data); gerr == nil && werr != nil && !strings.Contains(werr.Error(), "two kinds") {
+		if _, gerr := decodeGob(data); gerr == nil {
 			t.Fatalf("gob decoded % x, the walker refused it: %v", data, werr)
 		}
 	})
