@@ -38,7 +38,7 @@ import (
 // SUBSCRIBE, onSubscribed runs (sessionio's Resync), whose store reads
 // then see every change whose relay this node may have missed.
 type cluster struct {
-	pub, sub *goredis.Client
+	pub, sub goredis.UniversalClient
 	rc       *sioredis.RedisClient
 	cancel   context.CancelFunc
 	log      *slog.Logger
@@ -78,17 +78,20 @@ func (t *logThrottle) allow() (dropped int, ok bool) {
 }
 
 func newCluster(url string, log *slog.Logger) (*cluster, error) {
-	o, err := redis.ParseURL(url)
+	url, _, err := redis.WaitReplicas(url)
 	if err != nil {
 		return nil, err
 	}
 	quietRedisOnce.Do(func() { goredis.SetLogger(&quietRedis{}) })
-	subOpts := *o
+	c := &cluster{log: log}
 	d := &backoffDialer{min: 50 * time.Millisecond, max: time.Second}
-	c := &cluster{pub: goredis.NewClient(o), log: log}
-	c.sub = goredis.NewClient(&subOpts)
-	c.sub.AddHook(d)
-	c.sub.AddHook(subscribeWatch{c.subscribedAgain})
+	if c.pub, _, err = redis.NewClient(url); err != nil {
+		return nil, err
+	}
+	if c.sub, _, err = redis.NewClient(url, d, subscribeWatch{c.subscribedAgain}); err != nil {
+		_ = c.pub.Close()
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.rc = sioredis.NewRedisClientWithSub(ctx, c.pub, c.sub)
@@ -116,7 +119,7 @@ func (c *cluster) onError(args ...any) {
 	if !ok {
 		return
 	}
-	c.log.Error("socket.io redis adapter: Redis unreachable; emits and disconnects reach this node's sockets only, and what other nodes publish meanwhile is lost",
+	c.log.Error("socket.io redis adapter: Redis unreachable; emits and disconnects reach this node's sockets only; its sockets are resynced from the store once the subscription is back",
 		"err", err, "errors_since_last_line", quiet, "errors_total", n)
 }
 

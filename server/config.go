@@ -55,7 +55,8 @@ type Config struct {
 
 	// Store selects the session store (SESSION_STORE): "memory",
 	// "bolt:PATH" or "redis://[:password@]host:port/db" ("rediss://" for
-	// TLS, "unix:///path/to/redis.sock?db=N" for a Unix socket). Default
+	// TLS, "unix:///path/to/redis.sock?db=N" for a Unix socket), or a
+	// Sentinel or Cluster form (redis.NewClient). Default
 	// "bolt:<DataDir>/sessions.db". A Redis store also switches Socket.IO
 	// to the Redis adapter, so room emits and disconnects reach every node.
 	Store string
@@ -398,8 +399,8 @@ func checkStore(s string) error {
 		}
 		return nil
 	case isRedis(s):
-		if _, err := redis.ParseURL(s); err != nil {
-			return configErr("SESSION_STORE", "%v; use e.g. redis://:password@host:6379/0 (rediss:// for TLS)", redactErr(err, s))
+		if err := redis.Check(s); err != nil {
+			return configErr("SESSION_STORE", "%v; use e.g. redis://:password@host:6379/0 (rediss:// for TLS), redis+sentinel://host:26379/0?master_name=NAME&addr=host2:26379 or redis+cluster://host:7000?addr=host2:7000", redactErr(err, s))
 		}
 		return nil
 	default:
@@ -407,14 +408,7 @@ func checkStore(s string) error {
 	}
 }
 
-func isRedis(s string) bool {
-	for _, p := range []string{"redis://", "rediss://", "unix://"} {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}
+func isRedis(s string) bool { return redis.IsURL(s) }
 
 // redactErr is err's message without the password of url, which a parse
 // error may quote.

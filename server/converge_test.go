@@ -124,3 +124,60 @@ func TestClusterConvergesAfterPubsubKill(t *testing.T) {
 		}
 	}
 }
+
+// The device list converges too: a device that signs in on node 1 right
+// after a Redis restart, while node 2's subscription may still be backing
+// off, makes every tab of the user on node 2 hear devices changed (and so
+// read the list again) within 2 s, with no further change.
+func TestClusterDeviceListConvergesAfterRedisRestart(t *testing.T) {
+	rds := tandemtest.StartRedisAOF(t)
+	nodes := startNodes(t, rds, 2, server.Config{})
+	drv := tandemtest.NewDriver(t)
+	laptop := tandemtest.NewClient(t, nodes[0].URL())
+	login(t, laptop, "ada", firefoxLinux)
+	var socks []*tandemtest.Socket
+	for _, tr := range transports {
+		socks = append(socks, drv.Dial(nodes[1].URL(), tandemtest.Options{Cookie: laptop.Cookie(), Transport: tr}))
+	}
+	for _, s := range socks {
+		for { // what the tabs heard as they opened
+			if _, ok := s.Next(1500 * time.Millisecond); !ok {
+				break
+			}
+		}
+	}
+
+	rds.Kill()
+	time.Sleep(3 * time.Second) // the outage itself: Redis is down for 3 s
+	rds.Start()
+	phone := tandemtest.NewClient(t, nodes[0].URL())
+	phone.Header.Set("User-Agent", safariIOS)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		status, body := postJSON(t, phone, shared.RouteLogin, `{"user":"ada"}`)
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("POST /login on node 1 still %d %s 20s after Redis came back", status, body)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for Redis to answer again
+	}
+	signedIn := time.Now()
+	for i, s := range socks {
+		for {
+			e, ok := s.Next(time.Until(signedIn.Add(2 * time.Second)))
+			if !ok {
+				t.Errorf("laptop socket %d on node 2: no devices changed within 2 s of the phone's sign-in; saw %v", i, s.Seen())
+				break
+			}
+			if e.Name == shared.EventDevicesChanged {
+				t.Logf("laptop socket %d on node 2 heard devices changed %v after the sign-in", i, time.Since(signedIn).Round(time.Millisecond))
+				break
+			}
+		}
+	}
+	if list := devicesOf(t, laptop); len(list) != 2 {
+		t.Errorf("ada's devices after the restart: %+v, want the laptop and the phone", list)
+	}
+}

@@ -436,3 +436,19 @@ func TestMetricsHoldNoUserName(t *testing.T) {
 		}
 	}
 }
+
+// Issue 18: a logout of a session with no socket counts once (Destroy, then
+// End, both name it).
+func TestMetricsCountALogoutOnce(t *testing.T) {
+	t.Parallel()
+	srv := tandemtest.Start(t, server.Config{AdminAddr: "127.0.0.1:0"})
+	c := tandemtest.NewClient(t, srv.URL())
+	c.Incr()
+	if status, body, _ := c.Do(http.MethodPost, shared.RouteLogout); status != http.StatusNoContent {
+		t.Fatalf("POST /logout: %d %s", status, body)
+	}
+	fams, _ := scrape(t, srv.AdminURL())
+	if got, _ := sample(fams, "tandem_sessions_ended_total", "reason", "logout"); got != 1 {
+		t.Fatalf("tandem_sessions_ended_total{logout} = %v, want 1", got)
+	}
+}

@@ -1,10 +1,15 @@
 package sessionio
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
 )
@@ -25,9 +30,9 @@ var ErrNodesUnreachable = errors.New("sessionio: other nodes not reached")
 // disconnect before it delivers; and its DisconnectSockets does nothing on
 // any node, this one included, while Redis is unreachable.)
 const (
-	relayEmit       = "sessionio:emit"       // key, version, event, args...
-	relayDisconnect = "sessionio:disconnect" // key
-	relayClose      = "sessionio:close"      // key: close the connections (a renewed session)
+	relayEmit       = "emit"       // key, version, event, args
+	relayDisconnect = "disconnect" // key
+	relayClose      = "close"      // key: close the connections (a renewed session)
 )
 
 // Order across nodes. Two nodes commit changes of one session one after
@@ -198,7 +203,8 @@ func (m *Manager) OnResync(fn func(key string, v Values) []Event) {
 // session with sockets on this node once (one store read per session,
 // whatever its number of sockets), sends them the state they lack (see
 // OnResync), and closes the connections of sessions that are gone, as the
-// periodic check does. Call it when this node's subscription to the other
+// periodic check does; then it sends every signed-in tab of this node
+// Config.Users.ChangedEvent, so that device lists read themselves again. Call it when this node's subscription to the other
 // nodes' relay is back after a break, once the subscription is in place:
 // a change committed before it is then in the store, one committed after
 // it reaches this node. It returns at once; the reads run in a goroutine
@@ -212,6 +218,7 @@ func (m *Manager) Resync() {
 		defer m.resyncRun.Unlock()
 		m.resyncQueued.Store(false)
 		m.checkAll()
+		m.resyncUsers() // the device lists: their tabs read them again
 	}()
 }
 
@@ -266,41 +273,130 @@ func clustered(io *socket.Server) bool {
 	return true
 }
 
+// Relay messages are authenticated. Anyone who may PUBLISH on the Redis
+// could otherwise deliver any event to any session's sockets, disconnect
+// them, or silence a session's later events with one huge version. Each
+// message is a JSON payload and an HMAC-SHA256 of it, with a key derived
+// from the first signing key (every signing key's derived key verifies, so
+// a key rotation rolls through the nodes); a message whose MAC does not
+// verify, older or newer than relayMaxSkew, or whose version is beyond
+// maxVersion is dropped. A message can still be replayed within
+// relayMaxSkew by someone who can SUBSCRIBE: floors make a replayed emit
+// deliver nothing older, a replayed disconnect ends sockets of a session
+// that was already logged out. The adapter's own requests (room
+// broadcasts, remote join, leave and disconnect) are not ours to sign:
+// the Redis ACL is the boundary (README, "Running several nodes").
+const (
+	relayEvent   = "sessionio:relay"
+	relayMaxSkew = time.Minute
+	// maxVersion is the highest version a relay message may carry: what
+	// JSON numbers hold exactly. A store's versions grow by one per
+	// change.
+	maxVersion = 1 << 53
+)
+
+type relayMsg struct {
+	Op      string `json:"op"` // relayEmit or relayDisconnect
+	Key     string `json:"k"`
+	Version uint64 `json:"v,omitempty"`
+	Event   string `json:"e,omitempty"`
+	Args    []any  `json:"a,omitempty"`
+	Sent    int64  `json:"t"` // Unix milliseconds
+}
+
+// relayKeys are the MAC keys of the relay, derived from the signing keys:
+// the first signs.
+func relayKeys(keys [][]byte) [][]byte {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		h := hmac.New(sha256.New, k)
+		h.Write([]byte("tandem sessionio relay v1"))
+		out[i] = h.Sum(nil)
+	}
+	return out
+}
+
+func relayMAC(key []byte, payload string) string {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(payload))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// relay sends msg to the other nodes, signed.
+func (m *Manager) relay(io *socket.Server, msg relayMsg) error {
+	msg.Sent = time.Now().UnixMilli()
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	payload := string(b)
+	if err := io.Of("/", nil).ServerSideEmit(relayEvent, payload, relayMAC(m.relayKeys[0], payload)); err != nil {
+		m.report.RelayFailed()
+		return fmt.Errorf("%w: %v", ErrNodesUnreachable, err)
+	}
+	return nil
+}
+
+// openRelay verifies a relayed message and decodes it.
+func (m *Manager) openRelay(args []any) (relayMsg, error) {
+	var msg relayMsg
+	if len(args) != 2 {
+		return msg, fmt.Errorf("%d arguments", len(args))
+	}
+	payload, ok1 := args[0].(string)
+	mac, ok2 := args[1].(string)
+	if !ok1 || !ok2 {
+		return msg, errors.New("not two strings")
+	}
+	verified := false
+	for _, k := range m.relayKeys {
+		if hmac.Equal([]byte(relayMAC(k, payload)), []byte(mac)) {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return msg, errors.New("bad MAC")
+	}
+	if err := json.Unmarshal([]byte(payload), &msg); err != nil {
+		return msg, err
+	}
+	if skew := time.Since(time.UnixMilli(msg.Sent)); skew > relayMaxSkew || skew < -relayMaxSkew {
+		return msg, fmt.Errorf("sent %v ago", skew)
+	}
+	if msg.Version > maxVersion || msg.Key == "" {
+		return msg, errors.New("version out of range or no key")
+	}
+	return msg, nil
+}
+
+// RelayDropped is the number of relay messages from other nodes that this
+// node dropped because they failed verification (see relayEvent): forged,
+// altered, stale, or signed with a key this node does not have.
+func (m *Manager) RelayDropped() int64 { return m.relayDropped.Load() }
+
 // listenRelay handles the events other nodes relay to this one.
 func (m *Manager) listenRelay(io *socket.Server) {
 	nsp := io.Of("/", nil)
-	_ = nsp.On(relayEmit, func(args ...any) {
-		if len(args) < 2 {
+	_ = nsp.On(relayEvent, func(args ...any) {
+		msg, err := m.openRelay(args)
+		if err != nil {
+			m.relayDropped.Add(1)
+			m.log.Debug("sessionio: relay message dropped", "err", err)
 			return
 		}
-		if len(args) < 3 {
-			return
-		}
-		key, ok1 := args[0].(string)
-		version, ok2 := args[1].(float64) // JSON
-		event, ok3 := args[2].(string)
-		if !ok1 || !ok2 || !ok3 || version < 0 {
-			return
-		}
-		skipped, _ := m.floors.deliver(io, key, uint64(version), event, args[3:]...)
-		m.delivered(io, key, event, skipped)
-	})
-	_ = nsp.On(relayClose, func(args ...any) {
-		if len(args) < 1 {
-			return
-		}
-		if key, ok := args[0].(string); ok {
-			for _, s := range m.Sockets(key) {
+		switch msg.Op {
+		case relayEmit:
+			if msg.Event != "" {
+				skipped, _ := m.floors.deliver(io, msg.Key, msg.Version, msg.Event, msg.Args...)
+				m.delivered(io, msg.Key, msg.Event, skipped)
+			}
+		case relayDisconnect:
+			io.In(socket.Room(msg.Key)).Local().DisconnectSockets(false)
+		case relayClose:
+			for _, s := range m.Sockets(msg.Key) {
 				closeConn(s.Conn())
 			}
-		}
-	})
-	_ = nsp.On(relayDisconnect, func(args ...any) {
-		if len(args) < 1 {
-			return
-		}
-		if key, ok := args[0].(string); ok {
-			io.In(socket.Room(key)).Local().DisconnectSockets(false)
 		}
 	})
 }
@@ -317,11 +413,7 @@ func (m *Manager) emit(io *socket.Server, key, event string, args ...any) error 
 	if !m.clustered.Load() {
 		return nil
 	}
-	if err := io.Of("/", nil).ServerSideEmit(relayEmit, append([]any{key, version, event}, args...)...); err != nil {
-		m.report.RelayFailed()
-		return fmt.Errorf("%w: %v", ErrNodesUnreachable, err)
-	}
-	return nil
+	return m.relay(io, relayMsg{Op: relayEmit, Key: key, Version: version, Event: event, Args: args})
 }
 
 // disconnect disconnects the sockets of the room key on this node, then
@@ -331,11 +423,7 @@ func (m *Manager) disconnect(io *socket.Server, key string) error {
 	if !m.clustered.Load() {
 		return nil
 	}
-	if err := io.Of("/", nil).ServerSideEmit(relayDisconnect, key); err != nil {
-		m.report.RelayFailed()
-		return fmt.Errorf("%w: %v", ErrNodesUnreachable, err)
-	}
-	return nil
+	return m.relay(io, relayMsg{Op: relayDisconnect, Key: key})
 }
 
 // relayClose asks the other nodes to close the connections of key's
@@ -344,10 +432,7 @@ func (m *Manager) relayClose(io *socket.Server, key string) error {
 	if !m.clustered.Load() {
 		return nil
 	}
-	if err := io.Of("/", nil).ServerSideEmit(relayClose, key); err != nil {
-		return fmt.Errorf("%w: %v", ErrNodesUnreachable, err)
-	}
-	return nil
+	return m.relay(io, relayMsg{Op: relayClose, Key: key})
 }
 
 // ErrAdapterChanged is returned by Emit, Disconnect and End, and a socket

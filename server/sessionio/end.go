@@ -72,7 +72,7 @@ func (m *Manager) Destroy(w http.ResponseWriter, r *http.Request) (string, error
 			return "", fmt.Errorf("sessionio: delete: %w", err) // the cookie stays: the session is still there
 		}
 		st.id, st.loaded = "", false
-		m.endSession(key, EndLogout)
+		m.endSession(key, EndLogout) // End does not report a logout again
 	}
 	m.writeCookie(w, m.cookie(r, ""))
 	return key, nil

@@ -296,6 +296,9 @@ type Manager struct {
 	resyncQueued atomic.Bool                          // a Resync pass is waiting to start
 	resyncRun    sync.Mutex                           // held by the running Resync pass
 
+	relayKeys    [][]byte     // see cluster.go
+	relayDropped atomic.Int64 // relay messages that failed verification
+
 	mu       sync.Mutex
 	live     map[string]*Session // by key: sessions with sockets on this node
 	attached bool                // Attach has begun; guarded by mu
@@ -454,8 +457,10 @@ func New(cfg Config) (*Manager, error) {
 		report:  report,
 		locks:   map[string]*keyLock{},
 		live:    map[string]*Session{},
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+
+		relayKeys: relayKeys(cfg.Keys),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}, nil
 }
 

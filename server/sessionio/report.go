@@ -26,7 +26,10 @@ type Reporter interface {
 	// Update, Save or a socket handshake), after the store has it.
 	SessionCreated()
 	// SessionEnded is called once per session that this node ended or
-	// found ended, with the reason (see EndReason).
+	// found ended, with the reason: a logout by the Destroy (or Save with
+	// a negative MaxAge) that deleted it (End does not report it again),
+	// any other reason by End, by the sockets' reload or the periodic
+	// check.
 	SessionEnded(reason EndReason)
 	// Refused is called for every request, socket or event refused by one
 	// of the limits or checks, with its cause.

@@ -59,7 +59,22 @@ type Options struct {
 	// Prefix is put before every key, so one Redis can serve several apps
 	// (or several tandem deployments). Default DefaultPrefix.
 	Prefix string
+
+	// WaitReplicas, when positive, makes every record write wait until that
+	// many replicas have it (WAIT, on the connection that wrote), for at
+	// most WaitTimeout (default 1s), before it succeeds: a write the store
+	// acknowledged then survives a failover to one of those replicas. A
+	// write whose replicas did not confirm in time fails with
+	// ErrNotReplicated (it may still be on the master). Only with a
+	// one-server or Sentinel client (Open's URL: wait_replicas=N, default
+	// 1 for Sentinel).
+	WaitReplicas int
+	WaitTimeout  time.Duration
 }
+
+// ErrNotReplicated is the error of a write that Options.WaitReplicas
+// replicas did not confirm within Options.WaitTimeout.
+var ErrNotReplicated = errors.New("redis store: write not confirmed by the replicas")
 
 // Store is a store.Store in Redis. It is safe for concurrent use, also by
 // several processes sharing one Redis.
@@ -67,6 +82,8 @@ type Store struct {
 	rdb    goredis.UniversalClient
 	own    bool // Close closes rdb
 	prefix string
+	wait   int
+	waitTO time.Duration
 	closed atomic.Bool
 
 	mu    sync.Mutex
@@ -86,19 +103,63 @@ func New(rdb goredis.UniversalClient, opts Options) *Store {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
-	return &Store{rdb: rdb, prefix: opts.Prefix, locks: map[string]*keyLock{}}
+	if opts.WaitTimeout <= 0 {
+		opts.WaitTimeout = time.Second
+	}
+	if _, ok := rdb.(*goredis.Client); !ok {
+		opts.WaitReplicas = 0 // WAIT needs one connection for the write and the wait
+	}
+	return &Store{rdb: rdb, prefix: opts.Prefix, wait: opts.WaitReplicas, waitTO: opts.WaitTimeout, locks: map[string]*keyLock{}}
+}
+
+// scripter returns what a write runs its script on: with WaitReplicas, a
+// connection of its own (the caller closes it), so that WAIT counts that
+// write.
+func (s *Store) scripter() (goredis.Scripter, *goredis.Conn) {
+	if s.wait > 0 {
+		c := s.rdb.(*goredis.Client).Conn()
+		return c, c
+	}
+	return s.rdb, nil
+}
+
+// replicated waits, with WaitReplicas, until the replicas have what conn
+// wrote.
+func (s *Store) replicated(ctx context.Context, conn *goredis.Conn) error {
+	if conn == nil {
+		return nil
+	}
+	n, err := conn.Wait(ctx, s.wait, s.waitTO).Result()
+	if err != nil {
+		return s.wrap("wait", err)
+	}
+	if n < int64(s.wait) {
+		return fmt.Errorf("%w: %d of %d within %v", ErrNotReplicated, n, s.wait, s.waitTO)
+	}
+	return nil
 }
 
 // Open connects to the Redis named by url (redis://[:password@]host:port/db,
 // rediss:// for TLS, or unix:///path/to/socket?db=N) and returns a Store
 // that closes its client on Close. It does not wait for Redis to answer:
 // a Redis that is down at start-up makes calls fail until it comes up.
+//
+// url may name a Sentinel or a Cluster deployment too (see NewClient). Its
+// own query option wait_replicas=N sets Options.WaitReplicas (default 1
+// for Sentinel, 0 otherwise) and is not passed on to go-redis.
 func Open(url string, opts Options) (*Store, error) {
-	o, err := ParseURL(url)
+	url, wait, err := WaitReplicas(url)
 	if err != nil {
 		return nil, err
 	}
-	s := New(goredis.NewClient(o), opts)
+	if opts.WaitReplicas == 0 {
+		opts.WaitReplicas = wait
+	}
+	c, _, err := NewClient(url)
+	if err != nil {
+		return nil, err
+	}
+	s := New(c, opts)
 	s.own = true
 	return s, nil
 }
@@ -323,8 +384,15 @@ func (s *Store) create(ctx context.Context, key string, data []byte, meta store.
 	if life <= 0 {
 		return false, fmt.Errorf("deadline %v has passed", meta.Deadline)
 	}
-	n, err := createScript.Run(ctx, s.rdb, []string{s.RecordKey(key), s.indexKey(key, meta.User)},
+	run, conn := s.scripter()
+	if conn != nil {
+		defer conn.Close()
+	}
+	n, err := createScript.Run(ctx, run, []string{s.RecordKey(key), s.indexKey(key, meta.User)},
 		data, life, newGeneration(), meta.User, meta.Agent, unixMs(meta.Created), unixMs(meta.Deadline), now.UnixMilli(), key).Int()
+	if err == nil && n == 1 {
+		err = s.replicated(ctx, conn)
+	}
 	return n == 1, err
 }
 
@@ -335,10 +403,15 @@ type record struct {
 }
 
 func (s *Store) load(ctx context.Context, key string) (record, error) {
-	return parseLoad(loadScript.Run(ctx, s.rdb, []string{s.RecordKey(key)}).Slice())
+	sent := time.Now()
+	res, err := loadScript.Run(ctx, s.rdb, []string{s.RecordKey(key)}).Slice()
+	return parseLoad(sent, res, err)
 }
 
-func parseLoad(res []any, err error) (record, error) {
+// parseLoad reads loadScript's answer to a call sent at sent. The expiry is
+// counted from sent, not from the answer's arrival: the PTTL was read
+// between the two, so a large record's transfer never adds to its life.
+func parseLoad(sent time.Time, res []any, err error) (record, error) {
 	if errors.Is(err, goredis.Nil) {
 		return record{}, store.ErrNotFound
 	}
@@ -362,7 +435,7 @@ func parseLoad(res []any, err error) (record, error) {
 	rec := record{
 		Record: store.Record{
 			Data:    []byte(str(1)),
-			Expires: time.Now().Add(time.Duration(pttl) * time.Millisecond),
+			Expires: sent.Add(time.Duration(pttl) * time.Millisecond),
 			Version: version,
 			Meta:    store.Meta{User: str(4), Agent: str(5), Created: fromUnixMs(num(6)), Deadline: fromUnixMs(num(7))},
 		},
@@ -393,7 +466,11 @@ func (s *Store) commit(ctx context.Context, key string, cur record, data []byte,
 		flag, newData = "1", data
 	}
 	args := []any{strconv.FormatUint(cur.Version, 10), cur.gen, flag, ms(ttl), now.UnixMilli(), key, cur.User, newData}
-	res, err := commitScript.Run(ctx, s.rdb, []string{s.RecordKey(key), s.indexKey(key, cur.User)}, args...).Result()
+	run, conn := s.scripter()
+	if conn != nil {
+		defer conn.Close()
+	}
+	res, err := commitScript.Run(ctx, run, []string{s.RecordKey(key), s.indexKey(key, cur.User)}, args...).Result()
 	switch {
 	case errors.Is(err, goredis.Nil):
 		return 0, time.Time{}, false, store.ErrNotFound
@@ -407,7 +484,10 @@ func (s *Store) commit(ctx context.Context, key string, cur record, data []byte,
 		if len(v) == 2 {
 			n, _ := v[0].(int64)
 			p, _ := v[1].(int64)
-			return uint64(n), time.Now().Add(time.Duration(p) * time.Millisecond), false, nil
+			if err := s.replicated(ctx, conn); err != nil {
+				return 0, time.Time{}, false, err
+			}
+			return uint64(n), now.Add(time.Duration(p) * time.Millisecond), false, nil
 		}
 	}
 	return 0, time.Time{}, true, nil
@@ -628,6 +708,7 @@ func (s *Store) UserSessions(ctx context.Context, user string) ([]store.UserSess
 		return nil, nil
 	}
 	pipe = s.rdb.Pipeline()
+	sent := time.Now()
 	loads := make([]*goredis.Cmd, len(keys))
 	for i, k := range keys {
 		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
@@ -639,7 +720,8 @@ func (s *Store) UserSessions(ctx context.Context, user string) ([]store.UserSess
 	var list []store.UserSession
 	var dead []string
 	for i, c := range loads {
-		r, err := parseLoad(c.Slice())
+		res, err := c.Slice()
+		r, err := parseLoad(sent, res, err)
 		switch {
 		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRenewed), err == nil && r.User != user:
 			dead = append(dead, keys[i])

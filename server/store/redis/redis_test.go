@@ -276,3 +276,29 @@ func TestUpdateConflictsAreBounded(t *testing.T) {
 		t.Errorf("Update = %v after %d tries, want ErrConflict after %d", err, calls, redis.MaxConflicts)
 	}
 }
+
+// Issue 17 item 2: the conformance suite on a Redis Cluster of three
+// masters (a record and its user-index entry share a hash tag, so each
+// script touches one slot).
+func TestConformanceOnCluster(t *testing.T) {
+	rc := tandemtest.StartRedisCluster(t, 3)
+	raw := rc.Client(t)
+	storetest.Run(t, func(tb testing.TB) storetest.Harness {
+		s, err := redis.Open(rc.URL(), redis.Options{Prefix: "test:"})
+		if err != nil {
+			tb.Fatalf("Open: %v", err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return storetest.Harness{
+			Store: s,
+			Corrupt: func(tb testing.TB, key string) {
+				if err := raw.HSet(tb.Context(), s.RecordKey(key), "d", "x").Err(); err != nil {
+					tb.Fatal(err)
+				}
+				if err := raw.Expire(tb.Context(), s.RecordKey(key), time.Hour).Err(); err != nil {
+					tb.Fatal(err)
+				}
+			},
+		}
+	})
+}

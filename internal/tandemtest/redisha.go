@@ -1,0 +1,294 @@
+package tandemtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Redis Cluster and Sentinel on loopback, for the high-availability tests.
+// Their processes listen on TCP ports picked at random in 24000-24499 (a
+// cluster node's bus port is its port + 500); a process that cannot bind
+// its port is started again on another, so no port is assumed free.
+
+// RedisProc is one redis-server or redis-sentinel process of a test.
+type RedisProc struct {
+	tb   testing.TB
+	bin  string
+	args []string
+	dir  string
+	Port int
+	conf func(port int) string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	out  *bytes.Buffer
+}
+
+// Addr is the process's 127.0.0.1:port.
+func (p *RedisProc) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)) }
+
+// Client is a client of the process, closed at the end of the test.
+func (p *RedisProc) Client() *goredis.Client {
+	c := goredis.NewClient(&goredis.Options{Addr: p.Addr(), DialTimeout: time.Second, MaxRetries: -1})
+	p.tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func (p *RedisProc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// Kill kills the process (SIGKILL) and waits until it exited.
+func (p *RedisProc) Kill() {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.cmd = nil
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+// Start starts a killed process again on its port, with the same
+// configuration.
+func (p *RedisProc) Start() {
+	p.tb.Helper()
+	if err := p.start(); err != nil {
+		p.tb.Fatalf("restart %s: %v", filepath.Base(p.bin), err)
+	}
+}
+
+// startProc starts bin with the configuration conf(port) in a directory of
+// its own, on a random free port, and waits until it answers PING.
+func startProc(tb testing.TB, bin string, conf func(port int) string, args ...string) *RedisProc {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "tandem-redisha-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &RedisProc{tb: tb, bin: bin, args: args, dir: dir, conf: conf}
+	tb.Cleanup(func() {
+		p.Kill()
+		_ = os.RemoveAll(dir)
+	})
+	for attempt := 0; ; attempt++ {
+		p.Port = 24000 + rand.IntN(500)
+		err := p.start()
+		if err == nil {
+			return p
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 30 {
+			tb.Fatalf("start %s: %v", filepath.Base(bin), err)
+		}
+	}
+}
+
+func (p *RedisProc) start() error {
+	path := filepath.Join(p.dir, "redis.conf")
+	if err := os.WriteFile(path, []byte(p.conf(p.Port)), 0o600); err != nil {
+		return err
+	}
+	out := &bytes.Buffer{}
+	cmd := exec.Command(p.bin, append([]string{path}, p.args...)...)
+	cmd.Dir = p.dir
+	cmd.Stdout, cmd.Stderr = lockedWriter{&p.mu, out}, lockedWriter{&p.mu, out}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	p.mu.Lock()
+	p.cmd, p.done, p.out = cmd, done, out
+	p.mu.Unlock()
+	c := goredis.NewClient(&goredis.Options{Addr: p.Addr(), MaxRetries: -1, DialTimeout: time.Second})
+	defer c.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-done:
+			if log := p.log(); strings.Contains(log, "Address already in use") || strings.Contains(log, "Could not create server TCP listening socket") {
+				return errPortTaken
+			}
+			return fmt.Errorf("exited: %s", p.log())
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			p.Kill()
+			return fmt.Errorf("no answer after 30s: %v; log: %s", err, p.log())
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the process to come up
+	}
+}
+
+// waitFor polls cond every 50 ms until it holds, or fails the test after
+// timeout with what.
+func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(50 * time.Millisecond) // polling for the processes to agree
+	}
+}
+
+// RedisCluster is a Redis Cluster of masters without replicas.
+type RedisCluster struct {
+	Nodes []*RedisProc
+}
+
+// StartRedisCluster starts n cluster-enabled redis-servers and joins them
+// with redis-cli --cluster create.
+func StartRedisCluster(tb testing.TB, n int) *RedisCluster {
+	tb.Helper()
+	bin := NeedRedis(tb)
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		tb.Skip("needs redis-cli")
+	}
+	rc := &RedisCluster{}
+	var addrs []string
+	for range n {
+		p := startProc(tb, bin, func(port int) string {
+			return fmt.Sprintf("bind 127.0.0.1\nport %d\ncluster-enabled yes\ncluster-port %d\ncluster-config-file nodes.conf\ncluster-node-timeout 2000\nappendonly no\nsave \"\"\nlogfile \"\"\n", port, port+500)
+		})
+		rc.Nodes = append(rc.Nodes, p)
+		addrs = append(addrs, p.Addr())
+	}
+	out, err := exec.Command(cli, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, p := range rc.Nodes {
+		c := p.Client()
+		waitFor(tb, 20*time.Second, "cluster_state:ok on "+p.Addr(), func() bool {
+			info, _ := c.ClusterInfo(context.Background()).Result()
+			return strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n))
+		})
+	}
+	return rc
+}
+
+// URL is the cluster as a SESSION_STORE value.
+func (rc *RedisCluster) URL() string {
+	u := "redis+cluster://" + rc.Nodes[0].Addr()
+	for i, p := range rc.Nodes[1:] {
+		sep := "&"
+		if i == 0 {
+			sep = "?"
+		}
+		u += sep + "addr=" + p.Addr()
+	}
+	return u
+}
+
+// Client is a cluster client, closed at the end of the test.
+func (rc *RedisCluster) Client(tb testing.TB) *goredis.ClusterClient {
+	var addrs []string
+	for _, p := range rc.Nodes {
+		addrs = append(addrs, p.Addr())
+	}
+	c := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: addrs})
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// RedisSentinel is a master, a replica and three sentinels watching them
+// as "mymaster" (quorum 2, a master is down after 1 s).
+type RedisSentinel struct {
+	Master, Replica *RedisProc
+	Sentinels       []*RedisProc
+}
+
+// MasterName is the name the sentinels know the master by.
+const MasterName = "mymaster"
+
+// StartRedisSentinel starts the master, its replica and three sentinels,
+// and waits until the sentinels know the replica and each other.
+func StartRedisSentinel(tb testing.TB) *RedisSentinel {
+	tb.Helper()
+	bin := NeedRedis(tb)
+	sbin, err := exec.LookPath("redis-sentinel")
+	if err != nil {
+		tb.Skip("needs redis-sentinel")
+	}
+	rs := &RedisSentinel{}
+	rs.Master = startProc(tb, bin, func(port int) string {
+		return fmt.Sprintf("bind 127.0.0.1\nport %d\nappendonly no\nsave \"\"\nlogfile \"\"\n", port)
+	})
+	rs.Replica = startProc(tb, bin, func(port int) string {
+		return fmt.Sprintf("bind 127.0.0.1\nport %d\nappendonly no\nsave \"\"\nlogfile \"\"\nreplicaof 127.0.0.1 %d\n", port, rs.Master.Port)
+	})
+	mc := rs.Master.Client()
+	waitFor(tb, 20*time.Second, "the replica in sync", func() bool {
+		info, _ := mc.Info(context.Background(), "replication").Result()
+		return strings.Contains(info, "connected_slaves:1") && strings.Contains(info, "state=online")
+	})
+	for range 3 {
+		rs.Sentinels = append(rs.Sentinels, startProc(tb, sbin, func(port int) string {
+			return fmt.Sprintf("bind 127.0.0.1\nport %d\nlogfile \"\"\nsentinel monitor %s 127.0.0.1 %d 2\nsentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\nsentinel parallel-syncs %s 1\n",
+				port, MasterName, rs.Master.Port, MasterName, MasterName, MasterName)
+		}))
+	}
+	for _, s := range rs.Sentinels {
+		c := s.Client()
+		waitFor(tb, 30*time.Second, "sentinel "+s.Addr()+" knows the replica and the other sentinels", func() bool {
+			m, err := c.Do(context.Background(), "SENTINEL", "MASTER", MasterName).Result()
+			if err != nil {
+				return false
+			}
+			f := strings.ReplaceAll(fmt.Sprint(m), ":", " ") // a map (RESP3) or a list
+			return strings.Contains(f, "num-slaves 1") && strings.Contains(f, "num-other-sentinels 2")
+		})
+	}
+	return rs
+}
+
+// URL is the deployment as a SESSION_STORE value.
+func (rs *RedisSentinel) URL() string {
+	return "redis+sentinel://" + rs.Sentinels[0].Addr() + "/0?master_name=" + MasterName +
+		"&addr=" + rs.Sentinels[1].Addr() + "&addr=" + rs.Sentinels[2].Addr()
+}
+
+// WaitFailover waits until a sentinel names another master than the
+// killed one, and returns the new master's address.
+func (rs *RedisSentinel) WaitFailover(tb testing.TB, timeout time.Duration) string {
+	tb.Helper()
+	c := rs.Sentinels[0].Client()
+	var addr string
+	waitFor(tb, timeout, "the sentinels promote the replica", func() bool {
+		a, err := c.Do(context.Background(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MasterName).StringSlice()
+		if err != nil || len(a) != 2 {
+			return false
+		}
+		addr = net.JoinHostPort(a[0], a[1])
+		return addr != rs.Master.Addr()
+	})
+	return addr
+}

@@ -1,0 +1,168 @@
+package redis
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Kind is the Redis deployment a URL names.
+type Kind int
+
+// The three deployments NewClient connects to.
+const (
+	Single   Kind = iota // one server: redis://, rediss://, unix://
+	Sentinel             // a master found through Sentinel: redis+sentinel://, rediss+sentinel://
+	Cluster              // Redis Cluster: redis+cluster://, rediss+cluster://
+)
+
+func (k Kind) String() string {
+	return [...]string{"single", "sentinel", "cluster"}[k]
+}
+
+// IsURL reports whether s names a Redis deployment in one of the forms
+// NewClient takes (not whether it is valid).
+func IsURL(s string) bool {
+	for _, p := range []string{"redis://", "rediss://", "unix://", "redis+sentinel://", "rediss+sentinel://", "redis+cluster://", "rediss+cluster://"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// KindOf is the deployment url names.
+func KindOf(url string) Kind {
+	switch {
+	case strings.HasPrefix(url, "redis+sentinel://"), strings.HasPrefix(url, "rediss+sentinel://"):
+		return Sentinel
+	case strings.HasPrefix(url, "redis+cluster://"), strings.HasPrefix(url, "rediss+cluster://"):
+		return Cluster
+	}
+	return Single
+}
+
+// Check parses url as Open would, without connecting.
+func Check(url string) error {
+	url, _, err := WaitReplicas(url)
+	if err != nil {
+		return err
+	}
+	_, err = parse(url)
+	return err
+}
+
+// NewClient returns a client of the deployment url names, with tandem's
+// timeouts (see ParseURL):
+//
+//   - one server: redis://[:password@]host:port/db, rediss:// for TLS, or
+//     unix:///path/redis.sock?db=N;
+//   - Sentinel: redis+sentinel://[:password@]sentinel1:26379/db?master_name=NAME&addr=sentinel2:26379&addr=sentinel3:26379
+//     (rediss+sentinel:// for TLS); the password is the master's and the
+//     sentinels';
+//   - Cluster: redis+cluster://[:password@]seed1:7000?addr=seed2:7000&addr=seed3:7000
+//     (rediss+cluster:// for TLS); database 0 only.
+//
+// go-redis's query options (dial_timeout=3s, …) work in every form. hooks
+// are added to the client of every connection, each node's on Cluster, so
+// their DialHook sees every connection dialed.
+func NewClient(url string, hooks ...goredis.Hook) (goredis.UniversalClient, Kind, error) {
+	o, err := parse(url)
+	if err != nil {
+		return nil, 0, err
+	}
+	var c goredis.UniversalClient
+	switch o := o.(type) {
+	case *goredis.Options:
+		c = goredis.NewClient(o)
+	case *goredis.FailoverOptions:
+		c = goredis.NewFailoverClient(o)
+	case *goredis.ClusterOptions:
+		cc := goredis.NewClusterClient(o)
+		cc.OnNewNode(func(n *goredis.Client) {
+			for _, h := range hooks {
+				n.AddHook(h)
+			}
+		})
+		return cc, Cluster, nil
+	}
+	for _, h := range hooks {
+		c.AddHook(h)
+	}
+	return c, KindOf(url), nil
+}
+
+// parse returns the go-redis options of url: *Options, *FailoverOptions
+// or *ClusterOptions.
+func parse(url string) (any, error) {
+	switch KindOf(url) {
+	case Sentinel:
+		o, err := goredis.ParseFailoverURL(strings.Replace(url, "+sentinel://", "://", 1))
+		if err != nil {
+			return nil, fmt.Errorf("redis store: %w", err)
+		}
+		if o.MasterName == "" {
+			return nil, fmt.Errorf("redis store: a Sentinel URL needs master_name=NAME")
+		}
+		o.Username, o.Password = o.SentinelUsername, o.SentinelPassword
+		timeouts(url, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries)
+		return o, nil
+	case Cluster:
+		o, err := goredis.ParseClusterURL(strings.Replace(url, "+cluster://", "://", 1))
+		if err != nil {
+			return nil, fmt.Errorf("redis store: %w", err)
+		}
+		timeouts(url, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries)
+		return o, nil
+	}
+	return ParseURL(url)
+}
+
+// WaitReplicas takes tandem's own wait_replicas=N out of url's query and
+// returns it (default 1 for Sentinel, 0 otherwise).
+func WaitReplicas(url string) (string, int, error) {
+	n := 0
+	if KindOf(url) == Sentinel {
+		n = 1
+	}
+	base, query, ok := strings.Cut(url, "?")
+	if !ok {
+		return url, n, nil
+	}
+	var keep []string
+	for _, kv := range strings.Split(query, "&") {
+		v, found := strings.CutPrefix(kv, "wait_replicas=")
+		if !found {
+			keep = append(keep, kv)
+			continue
+		}
+		w, err := strconv.Atoi(v)
+		if err != nil || w < 0 || w > 16 {
+			return "", 0, fmt.Errorf("redis store: wait_replicas=%q: want a number of replicas, 0 to 16", v)
+		}
+		n = w
+	}
+	if len(keep) == 0 {
+		return base, n, nil
+	}
+	return base + "?" + strings.Join(keep, "&"), n, nil
+}
+
+// timeouts sets tandem's defaults for the settings url does not give.
+func timeouts(url string, dial, read, write, pool *time.Duration, retries *int) {
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{{"dial_timeout=", dial, time.Second}, {"read_timeout=", read, 2 * time.Second}, {"write_timeout=", write, 2 * time.Second}, {"pool_timeout=", pool, 2 * time.Second}} {
+		if !strings.Contains(url, d.name) {
+			*d.v = d.def
+		}
+	}
+	if !strings.Contains(url, "max_retries=") {
+		*retries = 1
+	}
+}
