@@ -95,6 +95,11 @@ func decodeValues(data []byte) (Values, error) {
 		}
 		return v, nil
 	}
+	// gob allocates a map of the size a record declares before reading
+	// it: checkGob refuses counts larger than the record (gobcheck.go).
+	if err := checkGob(data); err != nil {
+		return nil, fmt.Errorf("decode values: %w", err)
+	}
 	v, err := decodeGob(data)
 	if err != nil {
 		return nil, fmt.Errorf("decode values: %w", err)
