@@ -469,3 +469,59 @@ func (m *Manager) checkAdapter(io *socket.Server) error {
 	}
 	return ErrAdapterChanged
 }
+
+// sealed is the signed envelope of the users relays (relayTabs, its
+// answers, relayDevices): a body and when it was sent, as JSON, with the
+// relay MAC beside it, so that only a node holding the signing keys can
+// ask for, answer or announce anything.
+type sealed struct {
+	Body string `json:"b"`
+	Sent int64  `json:"t"` // Unix milliseconds
+}
+
+// seal returns the payload and MAC that carry body.
+func (m *Manager) seal(body string) (string, string) {
+	b, _ := json.Marshal(sealed{Body: body, Sent: time.Now().UnixMilli()})
+	return string(b), relayMAC(m.relayKeys[0], string(b))
+}
+
+// unseal returns the body of a sealed payload and MAC, or an error (and
+// counts the message in RelayDropped) when it is not one of ours, was
+// altered, or is stale.
+func (m *Manager) unseal(args []any) (string, error) {
+	body, err := m.openSealed(args)
+	if err != nil {
+		m.relayDropped.Add(1)
+		m.log.Debug("sessionio: relay message dropped", "err", err)
+	}
+	return body, err
+}
+
+func (m *Manager) openSealed(args []any) (string, error) {
+	if len(args) < 2 {
+		return "", fmt.Errorf("%d arguments", len(args))
+	}
+	payload, ok1 := args[0].(string)
+	mac, ok2 := args[1].(string)
+	if !ok1 || !ok2 {
+		return "", errors.New("not two strings")
+	}
+	verified := false
+	for _, k := range m.relayKeys {
+		if hmac.Equal([]byte(relayMAC(k, payload)), []byte(mac)) {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return "", errors.New("bad MAC")
+	}
+	var s sealed
+	if err := json.Unmarshal([]byte(payload), &s); err != nil {
+		return "", err
+	}
+	if skew := time.Since(time.UnixMilli(s.Sent)); skew > relayMaxSkew || skew < -relayMaxSkew {
+		return "", fmt.Errorf("sent %v ago", skew)
+	}
+	return s.Body, nil
+}

@@ -140,7 +140,8 @@ func (m *Manager) Tabs(ctx context.Context, keys ...string) (map[string]int, err
 		err  error
 	}
 	done := make(chan answer, 1)
-	err = io.Of("/", nil).ServerSideEmit(relayTabs, string(ask), socket.Ack(func(data []any, err error) {
+	payload, mac := m.seal(string(ask))
+	err = io.Of("/", nil).ServerSideEmit(relayTabs, payload, mac, socket.Ack(func(data []any, err error) {
 		done <- answer{data, err}
 	}))
 	if err != nil {
@@ -153,7 +154,7 @@ func (m *Manager) Tabs(ctx context.Context, keys ...string) (map[string]int, err
 		return counts, fmt.Errorf("sessionio: tabs: %w", context.Cause(ctx))
 	}
 	for _, d := range a.data {
-		addTabs(counts, d)
+		m.addTabs(counts, d)
 	}
 	if a.err != nil {
 		// Some node did not answer in time: what the others said stands.
@@ -163,13 +164,14 @@ func (m *Manager) Tabs(ctx context.Context, keys ...string) (map[string]int, err
 }
 
 // addTabs adds one node's answer to relayTabs to counts. An answer in any
-// other shape is ignored.
-func addTabs(counts map[string]int, d any) {
-	if list, ok := d.([]any); ok && len(list) > 0 {
-		d = list[0]
-	}
-	s, ok := d.(string)
+// other shape, or not sealed by a node of ours, is ignored.
+func (m *Manager) addTabs(counts map[string]int, d any) {
+	list, ok := d.([]any)
 	if !ok {
+		return
+	}
+	s, err := m.unseal(list)
+	if err != nil {
 		return
 	}
 	var theirs map[string]int
@@ -193,12 +195,13 @@ func (m *Manager) answerTabs(args ...any) {
 		return
 	}
 	var keys []string
-	if s, ok := args[0].(string); !ok || json.Unmarshal([]byte(s), &keys) != nil || len(keys) > maxTabKeys {
-		ack([]any{"{}"}, nil)
-		return
+	s, err := m.unseal(args[:len(args)-1])
+	if err != nil || json.Unmarshal([]byte(s), &keys) != nil || len(keys) > maxTabKeys {
+		keys = nil // a forged or malformed question gets no counts
 	}
 	b, _ := json.Marshal(m.localTabs(keys))
-	ack([]any{string(b)}, nil)
+	payload, mac := m.seal(string(b))
+	ack([]any{payload, mac}, nil)
 }
 
 // EmitUser sends an event to every socket of the user, on every node: the
@@ -234,7 +237,8 @@ func (m *Manager) devicesChanged(room socket.Room) {
 		_ = io.Local().To(room).Emit(m.cfg.Users.ChangedEvent)
 	})
 	if m.clustered.Load() {
-		if err := io.Of("/", nil).ServerSideEmit(relayDevices, string(room)); err != nil {
+		payload, mac := m.seal(string(room))
+		if err := io.Of("/", nil).ServerSideEmit(relayDevices, payload, mac); err != nil {
 			m.log.Debug("sessionio: devices changed: other nodes not reached", "err", err)
 		}
 	}
@@ -245,10 +249,7 @@ func (m *Manager) listenUsers(io *socket.Server) {
 	nsp := io.Of("/", nil)
 	_ = nsp.On(relayTabs, m.answerTabs)
 	_ = nsp.On(relayDevices, func(args ...any) {
-		if len(args) < 1 {
-			return
-		}
-		if room, ok := args[0].(string); ok && len(room) < 64 {
+		if room, err := m.unseal(args); err == nil && len(room) < 64 {
 			r := socket.Room(room)
 			m.users.trigger(r, m.cfg.Users.ChangedEvery, func() {
 				_ = io.Local().To(r).Emit(m.cfg.Users.ChangedEvent)

@@ -1,6 +1,7 @@
 package sessionio
 
 import (
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -88,12 +89,25 @@ func TestUserRoomAndDeviceIDHideTheirInputs(t *testing.T) {
 }
 
 func TestAddTabs(t *testing.T) {
+	keys := [][]byte{[]byte(strings.Repeat("k", 32))}
+	m := &Manager{relayKeys: relayKeys(keys), log: slog.New(slog.DiscardHandler)}
+	other := &Manager{relayKeys: relayKeys([][]byte{[]byte(strings.Repeat("o", 32))}), log: m.log}
+	answer := func(m *Manager, body string) []any {
+		p, mac := m.seal(body)
+		return []any{p, mac}
+	}
 	counts := map[string]int{"k1": 1}
-	addTabs(counts, []any{`{"k1":2,"k2":1}`})
-	addTabs(counts, `{"k2":1,"k3":-4}`)
-	addTabs(counts, []any{42})         // not the shape: ignored
-	addTabs(counts, []any{"not json"}) // ignored
+	m.addTabs(counts, answer(m, `{"k1":2,"k2":1}`))
+	m.addTabs(counts, answer(m, `{"k2":1,"k3":-4}`))
+	m.addTabs(counts, []any{`{"k1":50}`})                     // unsealed: ignored
+	m.addTabs(counts, answer(other, `{"k1":50}`))             // sealed with other keys: ignored
+	m.addTabs(counts, []any{answer(m, `{"k1":50}`)[0], "00"}) // bad MAC: ignored
+	m.addTabs(counts, []any{42})                              // not the shape: ignored
+	m.addTabs(counts, answer(m, "not json"))                  // ignored
 	if counts["k1"] != 3 || counts["k2"] != 2 || counts["k3"] != 0 {
 		t.Errorf("counts %v", counts)
+	}
+	if got := m.RelayDropped(); got != 4 {
+		t.Errorf("RelayDropped = %d, want 4 (unsealed, other keys, bad MAC, wrong shape)", got)
 	}
 }
