@@ -41,6 +41,23 @@ func converges(t *testing.T, name string, s *tandemtest.Socket, last, want int, 
 	}
 }
 
+// untilRedisAnswers repeats do until it answers 200, for up to 20 s after
+// Redis came back, and returns that answer's body.
+func untilRedisAnswers(t *testing.T, what string, do func() (int, string)) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		status, body := do()
+		if status == http.StatusOK {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still %d %s 20s after Redis came back", what, status, body)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for Redis to answer again
+	}
+}
+
 // A Redis restart (AOF, so the session survives; down 3 s): the first
 // change committed on node 1 once Redis is back reaches every socket of the
 // session on node 2 within 2 s, with no further change. Before the resync,
@@ -68,19 +85,10 @@ func TestClusterConvergesAfterRedisRestart(t *testing.T) {
 	rds.Kill()
 	time.Sleep(3 * time.Second) // the outage itself: Redis is down for 3 s
 	rds.Start()
-	var body string
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var status int
-		status, body, _ = a.Do(http.MethodPost, shared.RouteIncr)
-		if status == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("POST /incr on node 1 still %d %s 20s after Redis came back", status, body)
-		}
-		time.Sleep(20 * time.Millisecond) // polling for Redis to answer again
-	}
+	body := untilRedisAnswers(t, "POST /incr on node 1", func() (int, string) {
+		status, body, _ := a.Do(http.MethodPost, shared.RouteIncr)
+		return status, body
+	})
 	committed := time.Now()
 	want, err := strconv.Atoi(body)
 	if err != nil || want != 3 {
@@ -152,17 +160,9 @@ func TestClusterDeviceListConvergesAfterRedisRestart(t *testing.T) {
 	rds.Start()
 	phone := tandemtest.NewClient(t, nodes[0].URL())
 	phone.Header.Set("User-Agent", safariIOS)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		status, body := postJSON(t, phone, shared.RouteLogin, `{"user":"ada"}`)
-		if status == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("POST /login on node 1 still %d %s 20s after Redis came back", status, body)
-		}
-		time.Sleep(20 * time.Millisecond) // polling for Redis to answer again
-	}
+	untilRedisAnswers(t, "POST /login on node 1", func() (int, string) {
+		return postJSON(t, phone, shared.RouteLogin, `{"user":"ada"}`)
+	})
 	signedIn := time.Now()
 	for i, s := range socks {
 		for {
