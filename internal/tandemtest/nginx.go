@@ -60,20 +60,9 @@ var (
 func StartNginx(tb testing.TB, nodes []string) *Nginx {
 	tb.Helper()
 	bin := NeedNginx(tb)
-	conf, err := os.ReadFile(filepath.Join(RepoRoot(tb), "deploy", "nginx", "tandem.conf"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m := upstreamServers.FindAllSubmatchIndex(conf, -1)
-	if len(m) == 0 {
-		tb.Fatal("deploy/nginx/tandem.conf: no upstream server lines")
-	}
-	params := string(conf[m[0][2]:m[0][3]])
-	var servers strings.Builder
-	for _, n := range nodes {
-		fmt.Fprintf(&servers, "    server %s %s;\n", n, params)
-	}
-	site := string(conf[:m[0][0]]) + servers.String() + string(conf[m[len(m)-1][1]:])
+	site := shippedConfig(tb, "deploy/nginx/tandem.conf", upstreamServers, nodes, func(params, n string) string {
+		return "    server " + n + " " + params + ";\n"
+	})
 	dir := tb.TempDir()
 	user := ""
 	if os.Geteuid() == 0 {
@@ -153,12 +142,4 @@ func startNginx(bin, dir, addr string) (*Nginx, error) {
 	}
 }
 
-func (n *Nginx) stop() {
-	_ = n.cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-n.done:
-	case <-time.After(10 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-n.done
-	}
-}
+func (n *Nginx) stop() { stopProcess(n.cmd, n.done, syscall.SIGQUIT) }

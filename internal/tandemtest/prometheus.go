@@ -60,20 +60,9 @@ var (
 func StartPrometheus(tb testing.TB, targets []string) *Prometheus {
 	tb.Helper()
 	bin := NeedPrometheus(tb)
-	conf, err := os.ReadFile(filepath.Join(RepoRoot(tb), "deploy", "prometheus", "prometheus.yml"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m := targetLine.FindAllSubmatchIndex(conf, -1)
-	if len(m) == 0 {
-		tb.Fatal("deploy/prometheus/prometheus.yml: no target lines")
-	}
-	indent := string(conf[m[0][2]:m[0][3]])
-	var lines strings.Builder
-	for _, t := range targets {
-		fmt.Fprintf(&lines, "%s- %s\n", indent, t)
-	}
-	body := string(conf[:m[0][0]]) + lines.String() + string(conf[m[len(m)-1][1]:])
+	body := shippedConfig(tb, "deploy/prometheus/prometheus.yml", targetLine, targets, func(indent, t string) string {
+		return indent + "- " + t + "\n"
+	})
 	// Every second, so that the test learns the targets' health at once.
 	body = scrapeInterval.ReplaceAllString(body, "${1}scrape_interval: 1s")
 	dir := tb.TempDir()
@@ -161,12 +150,4 @@ func (p *Prometheus) Targets(tb testing.TB) []Target {
 	return body.Data.ActiveTargets
 }
 
-func (p *Prometheus) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+func (p *Prometheus) stop() { stopProcess(p.cmd, p.done, syscall.SIGTERM) }
