@@ -17,6 +17,7 @@ import (
 	"github.com/tandem-go/tandem/internal/tandemtest"
 	"github.com/tandem-go/tandem/server/sessionio"
 	"github.com/tandem-go/tandem/server/store/memory"
+	"github.com/tandem-go/tandem/server/transport"
 )
 
 type bridge struct {
@@ -58,6 +59,10 @@ func newBridgeWith(t *testing.T, cfg sessionio.Config, adapter socket.AdapterCon
 		_ = c.String(status, err.Error())
 	}
 	opts := socket.DefaultServerOptions()
+	// tandem's transports, as the server runs them: the library's own
+	// WebSocket transport races an aborted handshake's close frame with
+	// its queued OPEN write (README, Known issues), which -race reports.
+	transport.Register(opts, transport.WebSocketBuilder{})
 	if adapter != nil {
 		opts.SetAdapter(adapter)
 	}
