@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
+	"github.com/gorilla/websocket"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -451,4 +452,90 @@ func TestMetricsCountALogoutOnce(t *testing.T) {
 	if got, _ := sample(fams, "tandem_sessions_ended_total", "reason", "logout"); got != 1 {
 		t.Fatalf("tandem_sessions_ended_total{logout} = %v, want 1", got)
 	}
+}
+
+// The two other reasons a session ends, each counted once under its own
+// reason and no other: revoked (POST /devices/revoke from another session
+// of the user) and expired (idle past SESSION_TTL, found by the periodic
+// check while its socket is open). Each waits for the ended session's
+// socket to hear why (the end is counted before it is sent), then makes
+// one more request with its cookie, which must not count it again.
+func TestMetricsCountRevokedAndExpired(t *testing.T) {
+	t.Parallel()
+	reasons := []string{"logout", "revoked", "expired", "gone"}
+	// delivered: the ended session's "session ended" is counted too. The
+	// periodic check counts it after writing it to the socket, so only an
+	// end whose request has been answered (a revoke) can expect it.
+	expectEnded := func(t *testing.T, srv *server.Server, reason string, delivered bool) {
+		t.Helper()
+		fams, _ := scrape(t, srv.AdminURL())
+		for _, r := range reasons {
+			want := 0.0
+			if r == reason {
+				want = 1
+			}
+			if got, _ := sample(fams, "tandem_sessions_ended_total", "reason", r); got != want {
+				t.Errorf("tandem_sessions_ended_total{%s} = %v, want %v", r, got, want)
+			}
+		}
+		if got, _ := sample(fams, "tandem_deliveries_total", "event", shared.EventSessionEnded); delivered && got != 1 {
+			t.Errorf("tandem_deliveries_total{%s} = %v, want 1", shared.EventSessionEnded, got)
+		}
+	}
+	socketOf := func(t *testing.T, base, cookie string) *websocket.Conn {
+		t.Helper()
+		ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+shared.SocketPath+secEIOQuery+"websocket", secHeader("Cookie", cookie))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.Close() })
+		secWSRead(t, ws, "0")
+		secWSSend(t, ws, "40")
+		secWSRead(t, ws, "40")
+		return ws
+	}
+	hear := func(t *testing.T, ws *websocket.Conn, reason string) {
+		t.Helper()
+		want := `42["` + shared.EventSessionEnded + `",{"reason":"` + reason + `"}]`
+		if got := secWSRead(t, ws, `42["`+shared.EventSessionEnded+`"`); got != want {
+			t.Fatalf("the socket heard %q; want %q", got, want)
+		}
+	}
+
+	t.Run("ok, revoked", func(t *testing.T) {
+		t.Parallel()
+		srv := tandemtest.Start(t, server.Config{AdminAddr: "127.0.0.1:0"})
+		laptop := tandemtest.NewClient(t, srv.URL())
+		login(t, laptop, "ada", firefoxLinux)
+		phone := tandemtest.NewClient(t, srv.URL())
+		login(t, phone, "ada", safariIOS)
+		ws := socketOf(t, srv.URL(), laptop.Cookie())
+		var id string
+		for _, d := range devicesOf(t, phone) {
+			if !d.Current {
+				id = d.ID
+			}
+		}
+		if status, body := postJSON(t, phone, shared.RouteDevicesRevoke, `{"id":"`+id+`"}`); status != http.StatusNoContent {
+			t.Fatalf("POST /devices/revoke: %d %s", status, body)
+		}
+		hear(t, ws, shared.ReasonRevoked)
+		if got := sessionUser(t, laptop); got != "" {
+			t.Fatalf("the revoked session still signs in as %q", got)
+		}
+		expectEnded(t, srv, "revoked", true)
+	})
+
+	t.Run("ok, expired", func(t *testing.T) {
+		t.Parallel()
+		srv := tandemtest.Start(t, server.Config{AdminAddr: "127.0.0.1:0", SessionTTL: time.Second, SessionCheckInterval: 100 * time.Millisecond})
+		c := tandemtest.NewClient(t, srv.URL())
+		c.Incr()
+		ws := socketOf(t, srv.URL(), c.Cookie())
+		hear(t, ws, shared.ReasonExpired) // secWSRead answers pings, nothing else
+		if status, body, _ := c.Do(http.MethodGet, shared.RouteSession); status != http.StatusOK || strings.TrimSpace(body) != `{"count":0}` {
+			t.Fatalf("GET /session after the expiry: %d %s; want a new session", status, body)
+		}
+		expectEnded(t, srv, "expired", false)
+	})
 }
