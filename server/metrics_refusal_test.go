@@ -101,3 +101,52 @@ func TestMetricsCountPayloadAndBodyTimeoutRefusals(t *testing.T) {
 		t.Errorf("tandem_refusals_total{body_timeout} = %v, want 1", got)
 	}
 }
+
+// A request body over the API's 64 KB limit is answered 413 and counted
+// under tandem_refusals_total{cause="payload"}: a Content-Length over it
+// (refused before the handler), on POST /incr and POST /login, and a
+// chunked body that grows past it while POST /login reads it.
+func TestMetricsCountBodyLimitRefusals(t *testing.T) {
+	t.Parallel()
+	srv := tandemtest.Start(t, server.Config{AdminAddr: "127.0.0.1:0"})
+	big := `{"user":"` + strings.Repeat("a", 70<<10) + `"}`
+	post := func(path, body string, chunked bool) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, srv.URL()+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if chunked {
+			req.ContentLength = -1 // unknown: sent chunked
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tt := range []struct {
+		name    string
+		path    string
+		chunked bool
+	}{
+		{"Content-Length, POST /incr", shared.RouteIncr, false},
+		{"Content-Length, POST /login", shared.RouteLogin, false},
+		{"chunked, POST /login", shared.RouteLogin, true},
+	} {
+		if status, body := post(tt.path, big, tt.chunked); status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("%s: %d %s; want 413", tt.name, status, body)
+		}
+	}
+	// Within the limit, the same route answers.
+	if status, body := post(shared.RouteLogin, `{"user":"ada"}`, false); status != http.StatusOK {
+		t.Fatalf("POST /login within the limit: %d %s", status, body)
+	}
+	fams, _ := scrape(t, srv.AdminURL())
+	if got, _ := sample(fams, "tandem_refusals_total", "cause", "payload"); got != 3 {
+		t.Errorf("tandem_refusals_total{payload} = %v, want 3", got)
+	}
+}

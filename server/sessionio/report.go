@@ -110,7 +110,8 @@ const (
 	CauseSocketsPerClient  Cause = "sockets_per_client"
 	// CauseEventRate: an event over its socket's event limit.
 	CauseEventRate Cause = "event_rate"
-	// CausePayload: a message or body over its size bound.
+	// CausePayload: a message or body over its size bound (a Socket.IO
+	// message, or an HTTP request body the application refuses with 413).
 	CausePayload Cause = "payload"
 	// CauseConnsPerClient: a connection over the bound of its client
 	// address: a TCP connection (reported by the application's listener)

@@ -93,7 +93,7 @@ func Register(e *echo.Echo, cfg Config) error {
 	mw := []echo.MiddlewareFunc{
 		cors,
 		echo.WrapMiddleware(csrf.Handler),
-		middleware.BodyLimit(cfg.MaxBody),
+		bodyLimit(cfg.MaxBody, cfg.Sessions.Reporter()),
 		session.Middleware(cfg.Sessions),
 		reissue,
 	}
@@ -103,11 +103,11 @@ func Register(e *echo.Echo, cfg Config) error {
 	e.POST(shared.RouteLogin, h.login, mw...)
 	// GET /devices never creates a session, but answers who is signed in
 	// and their sessions: like GET /session, a cross-site GET is refused.
-	e.GET(shared.RouteDevices, h.devices, cors, crossSiteGET(csrf, cfg.Sessions.Reporter(), cfg.Logger), middleware.BodyLimit(cfg.MaxBody), reissue)
+	e.GET(shared.RouteDevices, h.devices, cors, crossSiteGET(csrf, cfg.Sessions.Reporter(), cfg.Logger), bodyLimit(cfg.MaxBody, cfg.Sessions.Reporter()), reissue)
 	// GET /session creates a session when there is none, so a cross-site
 	// GET (an <img> on any page) would make the store create one for each
 	// of that page's visitors. It gets the POSTs' check, and the same 403.
-	e.GET(shared.RouteSession, h.session, cors, crossSiteGET(csrf, cfg.Sessions.Reporter(), cfg.Logger), middleware.BodyLimit(cfg.MaxBody), session.Middleware(cfg.Sessions), reissue)
+	e.GET(shared.RouteSession, h.session, cors, crossSiteGET(csrf, cfg.Sessions.Reporter(), cfg.Logger), bodyLimit(cfg.MaxBody, cfg.Sessions.Reporter()), session.Middleware(cfg.Sessions), reissue)
 	e.GET(shared.RouteHealth, h.health, mw...)
 	// Preflights reach the CORS middleware only through a route.
 	preflight := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
@@ -124,6 +124,24 @@ func Register(e *echo.Echo, cfg Config) error {
 // Refusing, rather than answering without creating, keeps one rule for every
 // route that may create a session: a browser request from another site
 // never reaches the session layer.
+// bodyLimit is Echo's BodyLimit, with each 413 counted as a payload
+// refusal: a Content-Length over limit, refused before the handler runs,
+// and a body that grows past it while the handler reads it (Echo's reader
+// returns the same error, which the handler passes on).
+func bodyLimit(limit string, report sessionio.Reporter) echo.MiddlewareFunc {
+	limited := middleware.BodyLimit(limit)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		h := limited(next)
+		return func(c echo.Context) error {
+			err := h(c)
+			if errors.Is(err, echo.ErrStatusRequestEntityTooLarge) {
+				report.Refused(sessionio.CausePayload)
+			}
+			return err
+		}
+	}
+}
+
 func crossSiteGET(csrf *http.CrossOriginProtection, report sessionio.Reporter, log *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
