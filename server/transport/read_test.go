@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -369,4 +371,33 @@ func TestWebSocketIdleTimeout(t *testing.T) {
 		close(stop)
 		<-done
 	})
+}
+
+// A TLS connection has no descriptor to poll (its bytes must be decrypted
+// first): it is read by the goroutine reader, epoll or not.
+func TestWebSocketOverTLSUsesTheGoroutineReader(t *testing.T) {
+	transport.UseGoroutineReader(t, false)
+	opts := config.DefaultServerOptions()
+	transport.Register(opts, transport.WebSocketBuilder{})
+	srv := engine.NewServer(opts)
+	conns := make(chan engine.Socket, 1)
+	_ = srv.On("connection", func(args ...any) { conns <- args[0].(engine.Socket) })
+	ts := httptest.NewTLSServer(srv)
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+	d := websocket.Dialer{TLSClientConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig, HandshakeTimeout: 10 * time.Second}
+	c, _, err := d.Dial("wss"+strings.TrimPrefix(ts.URL, "https")+"/engine.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, msg, err := c.ReadMessage(); err != nil || !strings.HasPrefix(string(msg), "0{") {
+		t.Fatalf("open packet %q, %v", msg, err)
+	}
+	s := <-conns
+	checkReader(t, c, s) // the name has no "/epoll": not polled
+	s.Send(strings.NewReader("back"), nil, nil)
+	if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "4back" {
+		t.Fatalf("client got %q, %v", msg, err)
+	}
 }
