@@ -18,7 +18,12 @@ import (
 // with every connection's socket sent to conns.
 func engineServer(tb testing.TB, b transport.WebSocketBuilder) (string, chan engine.Socket) {
 	tb.Helper()
-	opts := config.DefaultServerOptions()
+	return engineServerWith(tb, config.DefaultServerOptions(), b)
+}
+
+// engineServerWith is engineServer with the engine's options opts.
+func engineServerWith(tb testing.TB, opts config.ServerOptionsInterface, b transport.WebSocketBuilder) (string, chan engine.Socket) {
+	tb.Helper()
 	transport.Register(opts, b)
 	srv := engine.NewServer(opts)
 	conns := make(chan engine.Socket, 16)
