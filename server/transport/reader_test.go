@@ -3,6 +3,7 @@ package transport_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -234,6 +235,70 @@ func FuzzReaderMessages(f *testing.F) {
 				t.Fatalf("error %v; want %d", err, code)
 			}
 			return
+		}
+	})
+}
+
+// outcome is what a Reader made of a stream: its messages, then how it
+// ended.
+func outcome(t *testing.T, r *transport.Reader, park func()) []string {
+	t.Helper()
+	var got []string
+	for range 10_000 {
+		m, err := r.Next()
+		var ce *transport.CloseError
+		switch {
+		case err == nil:
+			got = append(got, fmt.Sprintf("%v %q", m.Op, m.Payload))
+			continue
+		case errors.Is(err, transport.ErrNoFrame) && park != nil:
+			park()
+			continue
+		case errors.As(err, &ce):
+			return append(got, fmt.Sprintf("close %d", ce.Code))
+		default:
+			return append(got, "error "+err.Error())
+		}
+	}
+	t.Fatal("no end after 10000 calls of Next")
+	return nil
+}
+
+// FuzzReaderResumes: the epoll path's Reader, told between any two frames
+// that no byte is waiting (it returns ErrNoFrame, lets go of its buffer
+// and is called again later, as by a new read goroutine), makes of a
+// stream exactly what the goroutine reader makes of it: the same messages,
+// fragmented ones included, and the same end. A second Reader takes turns
+// with it, so that pooled buffers pass between connections.
+func FuzzReaderResumes(f *testing.F) {
+	f.Add(bytes.Join([][]byte{clientFrame(false, ws.OpText, []byte("42[")), clientFrame(true, ws.OpPing, []byte("p")), clientFrame(false, ws.OpContinuation, []byte(`"a"`)), clientFrame(true, ws.OpContinuation, []byte("]"))}, nil), []byte{0xaa, 0x55})
+	f.Add(bytes.Join([][]byte{clientFrame(true, ws.OpText, []byte("40")), clientFrame(true, ws.OpBinary, bytes.Repeat([]byte("b"), 300)), clientFrame(true, ws.OpClose, ws.NewCloseFrameBody(4000, ""))}, nil), []byte{0xff})
+	f.Add(bytes.Join([][]byte{clientFrame(false, ws.OpBinary, bytes.Repeat([]byte("x"), 600)), clientFrame(true, ws.OpContinuation, bytes.Repeat([]byte("y"), 600))}, nil), []byte{0x01})
+	f.Fuzz(func(t *testing.T, data, pauses []byte) {
+		const limit = 1024
+		want := outcome(t, transport.NewReader(bytes.NewReader(data), limit), nil)
+
+		// The other connection: whole messages through the same pool.
+		other := transport.NewPausingReader(bytes.NewReader(bytes.Repeat(clientFrame(true, ws.OpBinary, bytes.Repeat([]byte("o"), 200)), 64)), limit, func() bool { return true })
+		bit := 0
+		var r *transport.Reader
+		r = transport.NewPausingReader(bytes.NewReader(data), limit, func() bool {
+			if bit >= 8*len(pauses) {
+				return true
+			}
+			b := pauses[bit/8]>>(bit%8)&1 == 0
+			bit++
+			return b
+		})
+		got := outcome(t, r, func() {
+			transport.Park(r)
+			if m, err := other.Next(); err == nil && !bytes.Equal(m.Payload, bytes.Repeat([]byte("o"), 200)) {
+				t.Fatalf("the other connection read %q", m.Payload)
+			}
+			transport.Park(other)
+		})
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("with pauses %x:\n%s\nwithout:\n%s", pauses, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	})
 }
