@@ -148,7 +148,11 @@ func (s *Server) build(keys [][]byte) error {
 		// Once the adapter's subscription is back after a break, every
 		// socket of this node gets what it may have missed meanwhile.
 		c.onSubscribed = sessions.Resync
-		opts.SetAdapter(c.builder(r.RedisPrefix))
+		// This node's deliveries of a local emit are pre-framed too.
+		opts.SetAdapter(&transport.BroadcastBuilder{Inner: c.builder(r.RedisPrefix)})
+	} else {
+		// A room emit is framed once for all WebSocket recipients.
+		opts.SetAdapter(&transport.BroadcastBuilder{})
 	}
 	// The adapter is chosen when the server is made (ServeHandler does not
 	// change the main namespace's), so the options go to NewServer too.
