@@ -32,11 +32,19 @@ type sioServer struct {
 
 func newSIOServer(tb testing.TB, b *transport.BroadcastBuilder, join func(*socket.Socket) []socket.Room) *sioServer {
 	tb.Helper()
+	return newSIOServerOn(tb, b, join)
+}
+
+// newSIOServerOn is newSIOServer with any adapter (B is nil unless it is a
+// BroadcastBuilder).
+func newSIOServerOn(tb testing.TB, a socket.AdapterConstructor, join func(*socket.Socket) []socket.Room) *sioServer {
+	tb.Helper()
 	opts := socket.DefaultServerOptions()
 	opts.SetServeClient(false)
 	transport.Register(opts, transport.WebSocketBuilder{})
-	opts.SetAdapter(b)
+	opts.SetAdapter(a)
 	io := socket.NewServer(nil, opts)
+	b, _ := a.(*transport.BroadcastBuilder)
 	s := &sioServer{IO: io, B: b, conns: make(chan *socket.Socket, 64)}
 	_ = io.On("connection", func(args ...any) {
 		so := args[0].(*socket.Socket)
