@@ -20,6 +20,23 @@
 //     PerMessageDeflate is unset), a message is bounded by MaxPayload on the
 //     bytes read (close 1009), fragments and control frames between them
 //     are read, and a client's close code is echoed.
+//   - Reading: on Linux an idle WebSocket has no goroutine. One epoll
+//     poller per process (read_linux.go) holds every connection that has a
+//     descriptor (net.TCPConn, or a wrapper with SyscallConn and no buffer
+//     of its own), registered one-shot and level-triggered under an id of
+//     the poller's; an event starts a goroutine that reads and hands
+//     messages to the engine until no byte is left (a frame cut short is
+//     waited for under the read deadline), gives back its bufio and message
+//     buffers, and re-arms the registration last: one goroutine at a time
+//     per connection, messages in order. The engine's IdleTimeout, the
+//     goroutine reader's read deadline, is a sweep of the poller's
+//     connections there. Every epoll_ctl holds the descriptor open
+//     (RawConn.Control), and a connection leaves epoll before it is closed,
+//     so a reused descriptor number never gets another's registration.
+//     Other systems, TLS connections, connections without a descriptor, a
+//     failed epoll_create1, and TANDEM_WS_READER=goroutine in the
+//     environment (for comparisons and tests) use the goroutine reader: one
+//     goroutine per connection, blocked in a read.
 //
 // Register them with Register(opts, WebSocketBuilder{...}). The package speaks of frames, requests
 // and connections; it knows nothing of sessions.

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -106,8 +108,10 @@ func (b WebSocketBuilder) New(ctx *types.HttpContext) transports.Transport {
 // writes it without blocking (one write system call on Linux). Only bytes
 // the kernel would not take now wait, in order, for a goroutine of the
 // connection that writes them with a blocking write; at most MaxPending
-// bytes may wait. One goroutine reads frames and hands messages to the
-// engine.
+// bytes may wait. Frames are read, and messages handed to the engine, by
+// one goroutine at a time: on Linux a short-lived one started by epoll when
+// bytes arrive (an idle connection has none), elsewhere one for the life of
+// the connection.
 type WebSocket struct {
 	transports.Transport
 
@@ -126,6 +130,9 @@ type WebSocket struct {
 	gone     bool     // the connection is closed
 
 	closeOnce sync.Once
+
+	rd *Reader   // the reader's; set when reading starts
+	ep epollConn // the epoll reader's state (read_linux.go); zero: not polled
 }
 
 var _ transports.Websocket = (*WebSocket)(nil)
@@ -256,13 +263,21 @@ func (w *WebSocket) flush() {
 	}
 }
 
-// dropLocked closes the network connection; the reader then ends and closes
-// the transport. Called with wmu held.
+// dropLocked closes the network connection, and the transport after it:
+// the goroutine reader sees the connection end and closes it; for a polled
+// connection a goroutine does. Called with wmu held.
 func (w *WebSocket) dropLocked() {
 	if !w.gone {
 		w.gone = true
 		w.pending, w.queued = nil, 0
+		// Out of epoll before Close can free the descriptor's number for
+		// another connection.
+		polled := w.unpollLocked()
 		_ = w.conn.Close()
+		if polled {
+			// No reader goroutine waits to see the connection end.
+			go w.OnClose()
+		}
 	}
 }
 
@@ -302,39 +317,76 @@ func (w *WebSocket) OnClose() {
 	})
 }
 
-// read reads frames until the connection ends, handing each message to the
-// engine; it closes the transport at the end.
+// read hands the connection's messages to the engine until it ends, then
+// closes the transport. On Linux, a connection with a raw file descriptor
+// waits for its bytes in the process's epoll poller (read_linux.go) and has
+// no goroutine while it is idle; otherwise (other systems, TLS, a
+// connection without a descriptor, an epoll failure, or
+// TANDEM_WS_READER=goroutine) a goroutine of its own reads it.
 func (w *WebSocket) read() {
+	w.rd = NewReader(nil, w.maxPayload)
+	if w.poll() {
+		return
+	}
+	w.readBlocking()
+}
+
+// goroutineReader makes every connection use the goroutine reader
+// (TANDEM_WS_READER=goroutine in the environment): to compare the two, and
+// to run the tests on both.
+var goroutineReader atomic.Bool
+
+func init() { goroutineReader.Store(os.Getenv("TANDEM_WS_READER") == "goroutine") }
+
+// readBlocking is the goroutine reader: it reads frames until the
+// connection ends.
+func (w *WebSocket) readBlocking() {
 	defer w.OnClose()
-	r := NewReader(bufio.NewReaderSize(w.conn, 512), w.maxPayload)
+	w.rd.r = bufio.NewReaderSize(w.conn, readBufferSize)
 	for {
 		if w.idle > 0 {
 			_ = w.conn.SetReadDeadline(time.Now().Add(w.idle))
 		}
-		m, err := r.Next()
+		m, err := w.rd.Next()
 		if err != nil {
-			var ce *CloseError
-			if errors.As(err, &ce) {
-				if ce.Code == ws.StatusMessageTooBig && w.tooBig != nil {
-					w.tooBig()
-				}
-				w.sendClose(ce.Code)
-			} else {
-				w.wmu.Lock()
-				w.dropLocked()
-				w.wmu.Unlock()
-			}
+			w.readEnded(err)
 			return
 		}
-		switch m.Op {
-		case ws.OpPing:
-			w.writeFrame(ws.OpPong, m.Payload)
-		case ws.OpText:
-			w.OnData(types.NewStringBuffer(m.Payload))
-		case ws.OpBinary:
-			w.OnData(types.NewBytesBuffer(m.Payload))
-		}
+		w.handle(m)
 	}
+}
+
+// readBufferSize is the size of the buffered reader over the connection.
+const readBufferSize = 512
+
+// handle answers a ping or hands a message to the engine.
+func (w *WebSocket) handle(m Message) {
+	switch m.Op {
+	case ws.OpPing:
+		w.writeFrame(ws.OpPong, m.Payload)
+	case ws.OpText:
+		w.OnData(types.NewStringBuffer(m.Payload))
+	case ws.OpBinary:
+		w.OnData(types.NewBytesBuffer(m.Payload))
+	}
+}
+
+// readEnded ends the connection after the Reader's error: with the close
+// it asks for (a client's close echoed, a protocol error, 1009 past
+// MaxPayload), or at once for the connection's own error (its end, the idle
+// timeout's deadline).
+func (w *WebSocket) readEnded(err error) {
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		if ce.Code == ws.StatusMessageTooBig && w.tooBig != nil {
+			w.tooBig()
+		}
+		w.sendClose(ce.Code)
+		return
+	}
+	w.wmu.Lock()
+	w.dropLocked()
+	w.wmu.Unlock()
 }
 
 // Message is what Reader.Next returns: a whole data message (text or
@@ -368,8 +420,36 @@ type Reader struct {
 	r     io.Reader
 	limit int64
 	hdr   [ws.MaxHeaderSize - 2]byte
-	msg   bytes.Buffer
-	op    ws.OpCode // of the message being put together; 0: none
+	msg   *bytes.Buffer // the message being put together; nil: none yet
+	op    ws.OpCode     // of the message being put together; 0: none
+
+	// ready, if set, tells before each frame whether bytes are there to
+	// read; if not, Next returns errNoFrame and may be called again later,
+	// a fragmented message's first fragments kept.
+	ready func() bool
+}
+
+// errNoFrame: Reader.ready said no bytes are waiting.
+var errNoFrame = errors.New("transport: no frame waiting")
+
+// msgBuffers holds the message buffers of connections with no message in
+// progress (the epoll reader lets go of its buffer when it parks).
+var msgBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxKeptBuffer: a buffer that grew past it for a big message is not kept.
+const maxKeptBuffer = 64 << 10
+
+// release gives the message buffer back to the pool unless a fragmented
+// message is being put together.
+func (r *Reader) release() {
+	if r.op != 0 || r.msg == nil {
+		return
+	}
+	if r.msg.Cap() <= maxKeptBuffer {
+		r.msg.Reset()
+		msgBuffers.Put(r.msg)
+	}
+	r.msg = nil
 }
 
 // NewReader reads frames from r, refusing messages over limit bytes.
@@ -382,6 +462,9 @@ func NewReader(r io.Reader, limit int64) *Reader {
 // are the connection's.
 func (r *Reader) Next() (Message, error) {
 	for {
+		if r.ready != nil && !r.ready() {
+			return Message{}, errNoFrame
+		}
 		h, err := ws.ReadHeaderBuffer(r.r, r.hdr[:0])
 		if err != nil {
 			if errors.Is(err, ws.ErrHeaderLengthMSB) || errors.Is(err, ws.ErrHeaderLengthUnexpected) {
@@ -407,6 +490,9 @@ func (r *Reader) Next() (Message, error) {
 			}
 			return Message{Op: h.OpCode, Payload: payload}, nil
 		}
+		if r.msg == nil {
+			r.msg = msgBuffers.Get().(*bytes.Buffer)
+		}
 		if int64(r.msg.Len())+h.Length > r.limit {
 			return Message{}, &CloseError{ws.StatusMessageTooBig, errors.New("message over the payload limit")}
 		}
@@ -416,7 +502,7 @@ func (r *Reader) Next() (Message, error) {
 		}
 		start := r.msg.Len()
 		// Grows as bytes arrive, not by the length the client declares.
-		if _, err := io.CopyN(&r.msg, r.r, h.Length); err != nil {
+		if _, err := io.CopyN(r.msg, r.r, h.Length); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
@@ -430,8 +516,8 @@ func (r *Reader) Next() (Message, error) {
 		r.op = 0
 		payload := bytes.Clone(r.msg.Bytes())
 		r.msg.Reset()
-		if r.msg.Cap() > 64<<10 {
-			r.msg = bytes.Buffer{} // a big message's buffer is not kept
+		if r.msg.Cap() > maxKeptBuffer {
+			r.msg = nil // a big message's buffer is not kept
 		}
 		if op == ws.OpText && !utf8.Valid(payload) {
 			return Message{}, &CloseError{ws.StatusInvalidFramePayloadData, errors.New("text message is not UTF-8")}
