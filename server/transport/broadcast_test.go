@@ -349,3 +349,58 @@ func pollPOST(tb testing.TB, url, body string) {
 		tb.Fatalf("POST: %d %q", resp.StatusCode, b)
 	}
 }
+
+// A binary emit is several Engine.IO packets (the header, then each
+// attachment), which the library writes holding the client's lock; a
+// pre-framed write between them would make the client's decoder drop the
+// connection. Binary and text room emits from two goroutines at once: the
+// client decodes every one, each stream in its order. (Without the
+// client's lock in writePreframed it fails with "got plaintext data when
+// reconstructing a packet" at this count; at 300 it did not.)
+func TestPreframedBroadcastKeepsBinaryPacketsWhole(t *testing.T) {
+	d := tandemtest.NewDriver(t)
+	srv := newSIOServer(t, &transport.BroadcastBuilder{}, func(*socket.Socket) []socket.Room { return []socket.Room{"room"} })
+	c := d.Dial(srv.URL, tandemtest.Options{})
+	so := srv.next(t)
+	const n = 2000 // 4000 events: within the driver's 4096 per socket
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			srv.IO.To("room").Emit("bin", i, []byte{1, 2, 3}, []byte{4, 5})
+		}
+	}()
+	for i := range n {
+		srv.IO.To("room").Emit("txt", i)
+	}
+	<-done
+	so.Emit("end")
+	var bin, txt []string
+	for {
+		e, ok := c.Next(20 * time.Second)
+		if !ok {
+			t.Fatalf("no \"end\"; saw %d bin, %d txt, last events %v", len(bin), len(txt), c.Seen()[max(0, len(c.Seen())-3):])
+		}
+		if e.Name == "end" {
+			break
+		}
+		switch e.Name {
+		case "bin":
+			bin = append(bin, string(e.Args[0]))
+		case "txt":
+			txt = append(txt, string(e.Args[0]))
+		default:
+			t.Fatalf("event %v", e)
+		}
+	}
+	for name, got := range map[string][]string{"bin": bin, "txt": txt} {
+		if len(got) != n {
+			t.Fatalf("%s: %d events, want %d", name, len(got), n)
+		}
+		for i, v := range got {
+			if v != strconv.Itoa(i) {
+				t.Fatalf("%s: event %d is %s", name, i, v)
+			}
+		}
+	}
+}
