@@ -148,7 +148,16 @@ func (w *WebSocket) HandlesUpgrades() bool { return true }
 // the connection's, then hands it to the connection's transport: an upgrade
 // completing in between hands it here, and unanswered it would hang until
 // its client gives up.
-func (w *WebSocket) OnRequest(ctx *types.HttpContext) { refuseRequest(ctx) }
+//
+// The engine also calls OnRequest with the WebSocket handshake's own
+// request, whose connection the upgrade has hijacked (ctx.Websocket is set
+// until the transport may read): nothing is written on that one.
+func (w *WebSocket) OnRequest(ctx *types.HttpContext) {
+	if ctx.Websocket != nil {
+		return
+	}
+	refuseRequest(ctx)
+}
 
 // Send writes packets, one frame each, on the caller's goroutine. It keeps
 // the transport writable (nothing waits for a previous Send) and emits

@@ -2,8 +2,10 @@ package transport_test
 
 import (
 	"fmt"
+	"log"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,4 +209,56 @@ fill:
 	}
 	t.Logf("slow client disconnected after %d sends (%d MiB) in %v; the other client got %d deliveries meanwhile and 3 after, at most %v apart",
 		sends, sends*len(chunk)>>20, filling, during, worst)
+}
+
+// The engine hands every new transport its handshake's request; for a
+// WebSocket that request's connection is hijacked, and nothing may be
+// written on it (net/http logs each such write).
+func TestWebSocketHandshakeWritesNothingOnTheHijackedRequest(t *testing.T) {
+	opts := config.DefaultServerOptions()
+	transport.Register(opts, transport.WebSocketBuilder{})
+	srv := engine.NewServer(opts)
+	conns := make(chan engine.Socket, 16)
+	_ = srv.On("connection", func(args ...any) { conns <- args[0].(engine.Socket) })
+	var logged lockedBuffer
+	ts := httptest.NewUnstartedServer(srv)
+	ts.Config.ErrorLog = log.New(&logged, "", 0)
+	ts.Start()
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/engine.io/?EIO=4&transport=websocket"
+	for range 5 {
+		c := dial(t, url)
+		s := <-conns
+		// A round trip after the handshake: the handler has returned.
+		if err := c.WriteMessage(websocket.TextMessage, []byte("4hello")); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan string, 1)
+		_ = s.Once("message", func(args ...any) { got <- fmt.Sprint(args[0]) })
+		select {
+		case <-got:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no message")
+		}
+	}
+	if s := logged.String(); strings.Contains(s, "hijacked") {
+		t.Fatalf("the handshake wrote on its hijacked connection:\n%s", s)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
