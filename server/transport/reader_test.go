@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 
@@ -153,8 +155,13 @@ func FuzzReader(f *testing.F) {
 			if int64(len(m.Payload)) > limit {
 				t.Fatalf("a %d-byte message over the %d limit", len(m.Payload), limit)
 			}
-			if m.Op != ws.OpText && m.Op != ws.OpBinary && m.Op != ws.OpPing && m.Op != ws.OpPong {
+			switch {
+			case m.Op != ws.OpText && m.Op != ws.OpBinary && m.Op != ws.OpPing && m.Op != ws.OpPong:
 				t.Fatalf("message of opcode %v", m.Op)
+			case m.Op == ws.OpText && !utf8.Valid(m.Payload):
+				t.Fatalf("a text message that is not UTF-8: %q", m.Payload)
+			case m.Op.IsControl() && len(m.Payload) > ws.MaxControlFramePayloadSize:
+				t.Fatalf("a %d-byte %v", len(m.Payload), m.Op)
 			}
 		}
 	})
@@ -238,6 +245,77 @@ func FuzzParkingReader(f *testing.F) {
 			if parked[i].Op != whole[i].Op || !bytes.Equal(parked[i].Payload, whole[i].Payload) {
 				t.Fatalf("message %d: %v %q; want %v %q", i, parked[i].Op, parked[i].Payload, whole[i].Op, whole[i].Payload)
 			}
+		}
+	})
+}
+
+// FuzzReaderMessages: a message a client sends, in fragments of any size,
+// with a ping between fragments or not, read one byte at a time or not,
+// comes back whole and unchanged, once, then the stream's end; or, over
+// the limit, the close 1009, and, as text that is not UTF-8, the close 1007.
+func FuzzReaderMessages(f *testing.F) {
+	f.Add([]byte("42[\"incr\"]"), uint16(3), true, false, true)
+	f.Add([]byte{0, 1, 2, 0xff}, uint16(1), false, true, false)
+	f.Add([]byte(strings.Repeat("é", 600)), uint16(0), true, true, true)
+	f.Add([]byte{0xe2, 0x82}, uint16(1), false, false, true)
+	f.Add([]byte{}, uint16(0), true, false, false)
+	f.Fuzz(func(t *testing.T, payload []byte, fragment uint16, ping, oneByte, text bool) {
+		const limit = 1024
+		op := ws.OpBinary
+		if text {
+			op = ws.OpText
+		}
+		size := int(fragment)%(len(payload)+1) + 1 // 1 to len+1 bytes a fragment
+		var stream [][]byte
+		for i, first := 0, true; first || i < len(payload); first = false {
+			end := min(i+size, len(payload))
+			fop := ws.OpContinuation
+			if first {
+				fop = op
+			}
+			stream = append(stream, clientFrame(end == len(payload), fop, payload[i:end]))
+			if ping && end < len(payload) {
+				stream = append(stream, clientFrame(true, ws.OpPing, []byte("p")))
+			}
+			i = end
+		}
+		var in io.Reader = frames(stream...)
+		if oneByte {
+			in = iotest.OneByteReader(in)
+		}
+		r := transport.NewReader(in, limit)
+		var code ws.StatusCode // 0: the message, then the end
+		read := false
+		switch {
+		case len(payload) > limit:
+			code = ws.StatusMessageTooBig
+		case text && !utf8.Valid(payload):
+			code = ws.StatusInvalidFramePayloadData
+		}
+		for {
+			m, err := r.Next()
+			var ce *transport.CloseError
+			switch {
+			case err == nil && m.Op == ws.OpPing && ping && string(m.Payload) == "p":
+				continue
+			case err == nil:
+				if code != 0 || read {
+					t.Fatalf("message %v %q; want close %d (read already: %v)", m.Op, m.Payload, code, read)
+				}
+				if m.Op != op || !bytes.Equal(m.Payload, payload) {
+					t.Fatalf("message %v %q; want %v %q", m.Op, m.Payload, op, payload)
+				}
+				read = true
+				continue
+			case errors.As(err, &ce):
+				if code == 0 || ce.Code != code {
+					t.Fatalf("close %d (%v); want %d", ce.Code, err, code)
+				}
+			case errors.Is(err, io.EOF) && code == 0 && read:
+			default:
+				t.Fatalf("error %v; want %d", err, code)
+			}
+			return
 		}
 	})
 }

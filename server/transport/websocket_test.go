@@ -1,6 +1,7 @@
 package transport_test
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -93,38 +94,117 @@ func TestWebSocketWithGorillaClient(t *testing.T) {
 }
 
 // A client that reads nothing is disconnected once more than MaxPending
-// bytes wait for it; the server's sends never block, and another client
-// carries on.
+// bytes wait for it, and the rest of the server does not notice: the
+// goroutine that sends to it never blocks, and another client, sent to on
+// that same goroutine between the slow client's sends, gets every delivery
+// in order and within a bound while the slow client's bytes pile up, and
+// after it is gone.
 func TestWebSocketSlowClientIsDisconnected(t *testing.T) {
-	url, conns := engineServer(t, transport.WebSocketBuilder{MaxPending: 256 << 10})
+	const (
+		maxPending = 256 << 10
+		every      = 10              // slow sends between two sends to the other client
+		bound      = 5 * time.Second // one delivery to the other client, on a loaded machine
+	)
+	url, conns := engineServer(t, transport.WebSocketBuilder{MaxPending: maxPending})
 	dial(t, url) // never reads again
 	slow := <-conns
 	closed := make(chan struct{})
 	_ = slow.Once("close", func(...any) { close(closed) })
 	other := dial(t, url)
 	fast := <-conns
+	fastClosed := make(chan struct{})
+	_ = fast.Once("close", func(...any) { close(fastClosed) })
+
+	// The other client reads on its own goroutine and notes when each
+	// numbered message arrives.
+	type arrival struct {
+		n  int
+		at time.Time
+	}
+	arrivals := make(chan arrival, 4096)
+	go func() {
+		defer close(arrivals)
+		for {
+			_ = other.SetReadDeadline(time.Now().Add(30 * time.Second))
+			_, msg, err := other.ReadMessage()
+			if err != nil {
+				return
+			}
+			var n int
+			if _, err := fmt.Sscanf(string(msg), "4fast %d", &n); err == nil {
+				arrivals <- arrival{n, time.Now()}
+			}
+		}
+	}()
+	var sentAt []time.Time
+	sendFast := func() {
+		sentAt = append(sentAt, time.Now())
+		fast.Send(strings.NewReader(fmt.Sprintf("fast %d", len(sentAt)-1)), nil, nil)
+	}
 
 	chunk := strings.Repeat("x", 16<<10)
 	start := time.Now()
-	for i := 0; i < 10_000; i++ {
+	sends := 0
+fill:
+	for ; sends < 10_000; sends++ {
 		select {
 		case <-closed:
-			i = 10_000
-			continue
+			break fill
 		default:
 		}
 		slow.Send(strings.NewReader(chunk), nil, nil)
+		if sends%every == 0 {
+			sendFast()
+		}
 	}
+	filling := time.Since(start)
 	select {
 	case <-closed:
 	case <-time.After(10 * time.Second):
-		t.Fatal("the slow client was not disconnected")
+		t.Fatalf("the slow client was not disconnected after %d sends of %d bytes", sends, len(chunk))
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("sending to the slow client took %v", d)
+	if filling > bound {
+		t.Errorf("%d sends to the slow client took %v", sends, filling)
 	}
-	fast.Send(strings.NewReader("still here"), nil, nil)
-	if _, msg, err := other.ReadMessage(); err != nil || string(msg) != "4still here" {
-		t.Fatalf("the other client got %q, %v", msg, err)
+	during := len(sentAt)
+	for range 3 {
+		sendFast()
 	}
+
+	// A send that blocked on the slow client would delay the next send to
+	// the other client, not its delivery: measure the wait between two
+	// deliveries (from the start, and from the sends after the slow client
+	// is gone).
+	var worst time.Duration
+	prev := start
+	for want := range sentAt {
+		if want == during {
+			prev = sentAt[during]
+		}
+		select {
+		case a, ok := <-arrivals:
+			if !ok {
+				t.Fatalf("the other client's connection ended after %d of %d deliveries", want, len(sentAt))
+			}
+			if a.n != want {
+				t.Fatalf("the other client got delivery %d; want %d", a.n, want)
+			}
+			if d := a.at.Sub(prev); d > worst {
+				worst = d
+			}
+			prev = a.at
+		case <-time.After(bound):
+			t.Fatalf("the other client got %d of %d deliveries; none more within %v", want, len(sentAt), bound)
+		}
+	}
+	if worst > bound {
+		t.Errorf("the other client waited %v between two deliveries; want at most %v", worst, bound)
+	}
+	select {
+	case <-fastClosed:
+		t.Fatal("the other client's transport closed")
+	default:
+	}
+	t.Logf("slow client disconnected after %d sends (%d MiB) in %v; the other client got %d deliveries meanwhile and 3 after, at most %v apart",
+		sends, sends*len(chunk)>>20, filling, during, worst)
 }
