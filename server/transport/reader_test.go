@@ -222,6 +222,7 @@ func readAll(next func() (transport.Message, error), more func() bool) ([]transp
 func FuzzParkingReader(f *testing.F) {
 	frag := bytes.Join([][]byte{clientFrame(false, ws.OpText, []byte("42[")), clientFrame(true, ws.OpPing, []byte("p")), clientFrame(false, ws.OpContinuation, []byte(`"a"`)), clientFrame(true, ws.OpContinuation, []byte("]"))}, nil)
 	f.Add(frag, []byte{6, 7, 1, 12})
+	f.Add(frag, []byte{9, 7}) // parks after the first fragment and after the ping
 	f.Add(bytes.Join([][]byte{clientFrame(true, ws.OpText, []byte("40")), clientFrame(true, ws.OpText, []byte("41"))}, nil), []byte{8, 3})
 	f.Add(clientFrame(true, ws.OpBinary, bytes.Repeat([]byte("b"), 300)), []byte{1, 1, 200})
 	f.Add(bytes.Join([][]byte{clientFrame(false, ws.OpText, bytes.Repeat([]byte("a"), 600)), clientFrame(true, ws.OpClose, ws.NewCloseFrameBody(4000, ""))}, nil), []byte{255, 255, 100})
