@@ -20,6 +20,10 @@ func AdapterErrors(s *Server) int64 {
 	return s.cluster.errors.Load()
 }
 
+// Broadcasts is how many recipients of s's room emits were written
+// pre-framed and how many through the library's path.
+func Broadcasts(s *Server) (preframed, library uint64) { return s.broadcast.Deliveries() }
+
 // RelayDropped is the number of relay messages s dropped as forged.
 func RelayDropped(s *Server) int64 { return s.Sessions().RelayDropped() }
 

@@ -44,8 +44,11 @@ type Server struct {
 	sessions *sessionio.Manager
 	io       *socket.Server
 	cluster  *cluster // nil unless SESSION_STORE is Redis
-	echo     *echo.Echo
-	metrics  *metrics.Metrics // nil unless ADMIN_ADDR is set
+	// broadcast is the Socket.IO adapter: room emits pre-framed for
+	// WebSocket recipients (server/transport).
+	broadcast *transport.BroadcastBuilder
+	echo      *echo.Echo
+	metrics   *metrics.Metrics // nil unless ADMIN_ADDR is set
 
 	api, spa, admin       *http.Server
 	apiLn, spaLn, adminLn net.Listener
@@ -148,8 +151,13 @@ func (s *Server) build(keys [][]byte) error {
 		// Once the adapter's subscription is back after a break, every
 		// socket of this node gets what it may have missed meanwhile.
 		c.onSubscribed = sessions.Resync
-		opts.SetAdapter(c.builder(r.RedisPrefix))
+		// This node's deliveries of a local emit are pre-framed too.
+		s.broadcast = &transport.BroadcastBuilder{Inner: c.builder(r.RedisPrefix)}
+	} else {
+		// A room emit is framed once for all WebSocket recipients.
+		s.broadcast = &transport.BroadcastBuilder{}
 	}
+	opts.SetAdapter(s.broadcast)
 	// The adapter is chosen when the server is made (ServeHandler does not
 	// change the main namespace's), so the options go to NewServer too.
 	s.io = socket.NewServer(nil, opts)

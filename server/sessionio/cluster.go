@@ -264,9 +264,22 @@ func (c *committing) version(key string) uint64 {
 }
 
 // clustered reports whether io's adapter reaches other nodes: anything
-// but Socket.IO's own in-memory adapters.
+// but Socket.IO's own in-memory adapters. An adapter constructor that
+// wraps another one (an Unwrap() socket.AdapterConstructor method, as
+// server/transport's pre-framed broadcast has) is judged by the one it
+// wraps.
 func clustered(io *socket.Server) bool {
-	switch io.Adapter().(type) {
+	a := io.Adapter()
+	for {
+		w, ok := a.(interface {
+			Unwrap() socket.AdapterConstructor
+		})
+		if !ok {
+			break
+		}
+		a = w.Unwrap()
+	}
+	switch a.(type) {
 	case nil, *socket.AdapterBuilder, *socket.SessionAwareAdapterBuilder:
 		return false
 	}

@@ -38,6 +38,24 @@
 //     environment (for comparisons and tests) use the goroutine reader: one
 //     goroutine per connection, blocked in a read.
 //
+// BroadcastBuilder is a Socket.IO adapter constructor (ServerOptions.SetAdapter)
+// for the pre-framed broadcast: a room emit is encoded once, framed once
+// as a WebSocket text frame, and the same bytes are written
+// (WebSocket.WriteFrame) to every recipient on a WebSocket of this
+// package, where the library's adapter would copy, wrap, buffer, flush
+// and frame the packet once per recipient and emit seven events for it.
+// It writes only where the library would have written at once (engine
+// socket open, not upgrading, nothing in its write buffer), holding the
+// same two locks the library's path holds (the client's, the engine
+// socket's flush lock), so nothing is overtaken; polling and upgrading
+// recipients, binary packets and broadcasts with an ack take the
+// library's path. Both locks and the write buffer are private to the
+// library: engine_internals.go finds them by reflection, once, and turns
+// the pre-framed path off if they are not what v3.0.6 has
+// (TestPreframedInternalsPinned fails then). Over another adapter
+// (BroadcastBuilder.Inner, the Redis adapter) only broadcasts flagged
+// local are delivered this way; the rest go to the inner adapter whole.
+//
 // Register them with Register(opts, WebSocketBuilder{...}). The package speaks of frames, requests
 // and connections; it knows nothing of sessions.
 package transport
