@@ -136,3 +136,51 @@ func waitGoroutines(limit int, d time.Duration) int {
 		time.Sleep(50 * time.Millisecond) // polls a count; the bound is the check
 	}
 }
+
+// The same with the official socket.io client (Node.js): its idle
+// WebSocket sockets hold about one goroutine each in the server, after an
+// upgrade from long-polling too.
+func TestIdleOfficialClientSocketsHoldAboutOneGoroutineEach(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the epoll reader is Linux's; elsewhere each socket has a reader goroutine")
+	}
+	if os.Getenv("TANDEM_WS_READER") == "goroutine" {
+		t.Skip("TANDEM_WS_READER=goroutine: each socket has a reader goroutine (this test fails with it)")
+	}
+	drv := tandemtest.NewDriver(t)
+	const sockets = 100
+	srv := tandemtest.Start(t, server.Config{
+		MaxConnsPerClient:    4*sockets + 100,
+		SocketsPerSession:    sessionio.Off,
+		SocketsPerClient:     sessionio.Off,
+		EngineConnsPerClient: sessionio.Off,
+	})
+	c := tandemtest.NewClient(t, srv.URL())
+	c.Incr()
+	drv.Dial(srv.URL(), tandemtest.Options{Cookie: c.Cookie()})
+	base := runtime.NumGoroutine()
+	for i := range sockets {
+		tr := tandemtest.WebSocket
+		if i%2 == 1 {
+			tr = tandemtest.Both // long-polling, then the upgrade
+		}
+		s := drv.Dial(srv.URL(), tandemtest.Options{Cookie: c.Cookie(), Transport: tr})
+		if tr == tandemtest.Both {
+			// Upgraded to WebSocket (the driver's "transport" event may
+			// come before it listens: the client's state is asked).
+			for deadline := time.Now().Add(10 * time.Second); s.State().Transport != "websocket"; {
+				if time.Now().After(deadline) {
+					t.Fatalf("socket %d did not upgrade to WebSocket", i)
+				}
+				time.Sleep(20 * time.Millisecond) // polls the client's state
+			}
+		}
+	}
+	limit := base + sockets + 50
+	n := waitGoroutines(limit, 20*time.Second)
+	perSocket := float64(n-base) / sockets
+	t.Logf("%d goroutines with %d idle sockets more than with one: %.2f per socket", n-base, sockets, perSocket)
+	if n > limit {
+		t.Fatalf("%d goroutines with %d idle sockets, %d before them: %.2f per socket; want at most 1 (+50 in all)", n, sockets, base, perSocket)
+	}
+}

@@ -1,6 +1,9 @@
 package transport
 
-import "testing"
+import (
+	"io"
+	"testing"
+)
 
 // UseGoroutineReader makes the connections opened during the test use the
 // goroutine reader (on) or the system's reader (off).
@@ -20,3 +23,17 @@ func Polled(w *WebSocket) bool {
 
 // PolledConns is the number of connections registered with epoll.
 func PolledConns() int { return polledConns() }
+
+// NewParkingReader is a Reader that asks ready before each frame, as the
+// epoll reader does, and returns ErrNoFrame when it says no.
+func NewParkingReader(r io.Reader, limit int64, ready func() bool) *Reader {
+	rd := NewReader(r, limit)
+	rd.ready = ready
+	return rd
+}
+
+// ErrNoFrame is what a parking Reader's Next returns when ready says no.
+var ErrNoFrame = errNoFrame
+
+// Release is what the epoll reader does when it parks.
+func (r *Reader) Release() { r.release() }

@@ -49,10 +49,11 @@ type epollConn struct {
 type poller struct {
 	epfd int
 
-	mu    sync.Mutex
-	next  uint64
-	conns map[uint64]*WebSocket
-	idle  time.Duration // the shortest idle timeout of a registration; 0: none
+	mu     sync.Mutex
+	next   uint64
+	conns  map[uint64]*WebSocket
+	idle   time.Duration // the shortest idle timeout of a registration; 0: none
+	broken bool          // epoll_wait failed: no more registrations
 }
 
 var (
@@ -100,6 +101,11 @@ func (w *WebSocket) poll() bool {
 		return false // the goroutine reader sees the end and closes the transport
 	}
 	p.mu.Lock()
+	if p.broken {
+		p.mu.Unlock()
+		w.rd.ready = nil
+		return false
+	}
 	p.next++
 	w.ep.p, w.ep.id = p, p.next
 	p.conns[w.ep.id] = w
@@ -163,8 +169,11 @@ func (p *poller) wait() {
 		}
 		n, err := unix.EpollWait(p.epfd, evs, timeout)
 		if err != nil && !errors.Is(err, unix.EINTR) {
-			// Only a bug of ours (EBADF, EFAULT, EINVAL) gets here.
-			panic(fmt.Sprintf("transport: epoll_wait: %v", err))
+			// Only a bug of ours (EBADF, EFAULT, EINVAL) gets here. The
+			// server keeps serving: its polled connections are dropped (their
+			// clients reconnect) and new ones use the goroutine reader.
+			p.fail()
+			return
 		}
 		ready = ready[:0]
 		p.mu.Lock()
@@ -186,6 +195,23 @@ func (p *poller) wait() {
 			lastSweep = time.Now()
 			p.sweep()
 		}
+	}
+}
+
+// fail stops the poller for good: no new registration, every registered
+// connection dropped.
+func (p *poller) fail() {
+	p.mu.Lock()
+	p.broken = true
+	all := make([]*WebSocket, 0, len(p.conns))
+	for _, w := range p.conns {
+		all = append(all, w)
+	}
+	p.mu.Unlock()
+	for _, w := range all {
+		w.wmu.Lock()
+		w.dropLocked()
+		w.wmu.Unlock()
 	}
 }
 

@@ -168,6 +168,89 @@ func FuzzReader(f *testing.F) {
 	})
 }
 
+// chunks is a stream that arrives in pieces: Read takes from the current
+// piece, and from the next one only when it is empty (a blocking read
+// waiting for more); ready says whether the current piece has bytes left.
+type chunks struct{ parts [][]byte }
+
+func (c *chunks) Read(p []byte) (int, error) {
+	for len(c.parts) > 0 && len(c.parts[0]) == 0 {
+		c.parts = c.parts[1:]
+	}
+	if len(c.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.parts[0])
+	c.parts[0] = c.parts[0][n:]
+	return n, nil
+}
+
+func (c *chunks) ready() bool { return len(c.parts) > 0 && len(c.parts[0]) > 0 }
+
+// next is a new readiness event: the next piece arrives. false: none left.
+func (c *chunks) next() bool {
+	for len(c.parts) > 0 && len(c.parts[0]) == 0 {
+		c.parts = c.parts[1:]
+	}
+	return len(c.parts) > 0
+}
+
+// readAll reads messages until the stream ends, and how it ended: the
+// close code, or 0 for the stream's end or error.
+func readAll(next func() (transport.Message, error), more func() bool) ([]transport.Message, ws.StatusCode) {
+	var got []transport.Message
+	for {
+		m, err := next()
+		if err == nil {
+			got = append(got, transport.Message{Op: m.Op, Payload: bytes.Clone(m.Payload)})
+			continue
+		}
+		if errors.Is(err, transport.ErrNoFrame) && more != nil && more() {
+			continue
+		}
+		var ce *transport.CloseError
+		if errors.As(err, &ce) {
+			return got, ce.Code
+		}
+		return got, 0
+	}
+}
+
+// FuzzParkingReader: a stream cut into pieces anywhere, the reader parking
+// (and letting go of its buffer) whenever a piece is used up at a frame
+// boundary, as the epoll reader does between readiness events, reads the
+// same messages and ends the same way as one read of the whole stream.
+func FuzzParkingReader(f *testing.F) {
+	frag := bytes.Join([][]byte{clientFrame(false, ws.OpText, []byte("42[")), clientFrame(true, ws.OpPing, []byte("p")), clientFrame(false, ws.OpContinuation, []byte(`"a"`)), clientFrame(true, ws.OpContinuation, []byte("]"))}, nil)
+	f.Add(frag, []byte{6, 7, 1, 12})
+	f.Add(frag, []byte{9, 7}) // parks after the first fragment and after the ping
+	f.Add(bytes.Join([][]byte{clientFrame(true, ws.OpText, []byte("40")), clientFrame(true, ws.OpText, []byte("41"))}, nil), []byte{8, 3})
+	f.Add(clientFrame(true, ws.OpBinary, bytes.Repeat([]byte("b"), 300)), []byte{1, 1, 200})
+	f.Add(bytes.Join([][]byte{clientFrame(false, ws.OpText, bytes.Repeat([]byte("a"), 600)), clientFrame(true, ws.OpClose, ws.NewCloseFrameBody(4000, ""))}, nil), []byte{255, 255, 100})
+	f.Fuzz(func(t *testing.T, data, cuts []byte) {
+		const limit = 1024
+		whole, wholeEnd := readAll(transport.NewReader(bytes.NewReader(data), limit).Next, nil)
+		c := &chunks{}
+		rest := data
+		for _, k := range cuts {
+			n := min(int(k), len(rest))
+			c.parts = append(c.parts, rest[:n])
+			rest = rest[n:]
+		}
+		c.parts = append(c.parts, rest)
+		r := transport.NewParkingReader(c, limit, c.ready)
+		parked, parkedEnd := readAll(r.Next, func() bool { r.Release(); return c.next() })
+		if len(parked) != len(whole) || parkedEnd != wholeEnd {
+			t.Fatalf("parked: %d messages, end %d; whole: %d messages, end %d", len(parked), parkedEnd, len(whole), wholeEnd)
+		}
+		for i := range whole {
+			if parked[i].Op != whole[i].Op || !bytes.Equal(parked[i].Payload, whole[i].Payload) {
+				t.Fatalf("message %d: %v %q; want %v %q", i, parked[i].Op, parked[i].Payload, whole[i].Op, whole[i].Payload)
+			}
+		}
+	})
+}
+
 // FuzzReaderMessages: a message a client sends, in fragments of any size,
 // with a ping between fragments or not, read one byte at a time or not,
 // comes back whole and unchanged, once, then the stream's end; or, over
