@@ -351,8 +351,9 @@ func outcome(t *testing.T, r *transport.Reader, park func()) []string {
 // that no byte is waiting (it returns ErrNoFrame, lets go of its buffer
 // and is called again later, as by a new read goroutine), makes of a
 // stream exactly what the goroutine reader makes of it: the same messages,
-// fragmented ones included, and the same end. A second Reader takes turns
-// with it, so that pooled buffers pass between connections.
+// fragmented ones included, and the same end. Unlike FuzzParkingReader, a
+// second connection's Reader reads and parks at every pause, so that the
+// pooled buffers pass between connections in between.
 func FuzzReaderResumes(f *testing.F) {
 	f.Add(bytes.Join([][]byte{clientFrame(false, ws.OpText, []byte("42[")), clientFrame(true, ws.OpPing, []byte("p")), clientFrame(false, ws.OpContinuation, []byte(`"a"`)), clientFrame(true, ws.OpContinuation, []byte("]"))}, nil), []byte{0xaa, 0x55})
 	f.Add(bytes.Join([][]byte{clientFrame(true, ws.OpText, []byte("40")), clientFrame(true, ws.OpBinary, bytes.Repeat([]byte("b"), 300)), clientFrame(true, ws.OpClose, ws.NewCloseFrameBody(4000, ""))}, nil), []byte{0xff})
@@ -362,10 +363,10 @@ func FuzzReaderResumes(f *testing.F) {
 		want := outcome(t, transport.NewReader(bytes.NewReader(data), limit), nil)
 
 		// The other connection: whole messages through the same pool.
-		other := transport.NewPausingReader(bytes.NewReader(bytes.Repeat(clientFrame(true, ws.OpBinary, bytes.Repeat([]byte("o"), 200)), 64)), limit, func() bool { return true })
+		other := transport.NewParkingReader(bytes.NewReader(bytes.Repeat(clientFrame(true, ws.OpBinary, bytes.Repeat([]byte("o"), 200)), 64)), limit, func() bool { return true })
 		bit := 0
 		var r *transport.Reader
-		r = transport.NewPausingReader(bytes.NewReader(data), limit, func() bool {
+		r = transport.NewParkingReader(bytes.NewReader(data), limit, func() bool {
 			if bit >= 8*len(pauses) {
 				return true
 			}
@@ -374,11 +375,11 @@ func FuzzReaderResumes(f *testing.F) {
 			return b
 		})
 		got := outcome(t, r, func() {
-			transport.Park(r)
+			r.Release()
 			if m, err := other.Next(); err == nil && !bytes.Equal(m.Payload, bytes.Repeat([]byte("o"), 200)) {
 				t.Fatalf("the other connection read %q", m.Payload)
 			}
-			transport.Park(other)
+			other.Release()
 		})
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("with pauses %x:\n%s\nwithout:\n%s", pauses, strings.Join(got, "\n"), strings.Join(want, "\n"))
