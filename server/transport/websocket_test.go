@@ -229,12 +229,13 @@ func TestWebSocketHandshakeWritesNothingOnTheHijackedRequest(t *testing.T) {
 	for range 5 {
 		c := dial(t, url)
 		s := <-conns
-		// A round trip after the handshake: the handler has returned.
+		// A round trip after the handshake: the handler has returned. The
+		// listener is there before the message can arrive.
+		got := make(chan string, 1)
+		_ = s.Once("message", func(args ...any) { got <- fmt.Sprint(args[0]) })
 		if err := c.WriteMessage(websocket.TextMessage, []byte("4hello")); err != nil {
 			t.Fatal(err)
 		}
-		got := make(chan string, 1)
-		_ = s.Once("message", func(args ...any) { got <- fmt.Sprint(args[0]) })
 		select {
 		case <-got:
 		case <-time.After(10 * time.Second):
