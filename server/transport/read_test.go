@@ -232,7 +232,12 @@ func TestWebSocketCloseRaces(t *testing.T) {
 				s := <-conns
 				id := fmt.Sprint(round, "-", i)
 				closed := make(chan struct{})
-				_ = s.Once("close", func(...any) { close(closed) })
+				var closeOnce sync.Once
+				_ = s.Once("close", func(...any) { closeOnce.Do(func() { close(closed) }) })
+				if s.ReadyState() == "closed" { // before the listener: seen on failure below
+					t.Logf("socket %s closed before its client wrote", fmt.Sprint(round, "-", i))
+					closeOnce.Do(func() { close(closed) })
+				}
 				var first sync.Once
 				var mine string
 				_ = s.On("message", func(args ...any) {
@@ -270,7 +275,8 @@ func TestWebSocketCloseRaces(t *testing.T) {
 					select {
 					case <-closed:
 					case <-time.After(20 * time.Second):
-						t.Errorf("socket %s did not close", id)
+						buf := make([]byte, 1<<20)
+						t.Errorf("socket %s did not close (state %s):\n%s", id, s.ReadyState(), buf[:runtime.Stack(buf, true)])
 					}
 					_ = c.Close()
 				}()
