@@ -2,12 +2,15 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -171,6 +174,9 @@ func TestTabsOfAHungNodeLeaveTheCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = proc.Signal(syscall.SIGCONT) })
+	// kill returns before every thread has stopped: one still running
+	// could answer the count (seen once in CI, in 1.6 ms).
+	waitStopped(t, proc.Pid)
 	start := time.Now()
 	got := tabsOf(t, nodes[0], key)
 	took := time.Since(start)
@@ -405,5 +411,38 @@ func TestRevokeReachesEveryNode(t *testing.T) {
 	}
 	if list := devicesOf(t, laptop); len(list) != 1 || !list[0].Current {
 		t.Errorf("ada's devices after the revoke: %+v", list)
+	}
+}
+
+// waitStopped waits until every thread of process pid is stopped by a
+// signal (state T in /proc/PID/task/*/stat), at most 10 s.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		if err != nil || len(tasks) == 0 {
+			t.Fatalf("threads of process %d: %v", pid, err)
+		}
+		running := 0
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				running++ // a thread that just ended, or one we could not read: look again
+				continue
+			}
+			// pid (comm) state ...: comm may hold spaces and parentheses.
+			i := bytes.LastIndexByte(b, ')')
+			if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+				running++
+			}
+		}
+		if running == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d threads of process %d still not stopped after 10s", running, pid)
+		}
+		time.Sleep(time.Millisecond) // polls a state; the check is what ends it
 	}
 }
