@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -277,32 +276,14 @@ func TestConnectionsPerClientAreBounded(t *testing.T) {
 	})
 }
 
-// limLog collects a server's log lines.
-type limLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *limLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *limLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Item 8: the bound on session creation, and the logs, name the client by
 // one function: the TCP peer, unless it is a trusted proxy, whose
 // X-Forwarded-For then names the client; IPv6 clients by their /64. A
 // client that writes X-Forwarded-For itself gains nothing.
 func TestClientAddressBehindProxies(t *testing.T) {
 	t.Parallel()
-	start := func(tb testing.TB, trusted []string) (*server.Server, *limLog) {
-		log := &limLog{}
+	start := func(tb testing.TB, trusted []string) (*server.Server, *tandemtest.Buffer) {
+		log := &tandemtest.Buffer{}
 		srv := tandemtest.Start(tb, server.Config{
 			SessionCreateBurst: 2, SessionCreateRate: 0.001, TrustedProxies: trusted,
 			Logger: slog.New(slog.NewTextHandler(log, nil)),

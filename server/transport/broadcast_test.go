@@ -272,19 +272,24 @@ func testNeverOvertakes(t *testing.T, event string) {
 	so.Emit("m", "A1")
 	so.Emit("m", "A2")
 	upgraded := make(chan struct{})
+	bDone := make(chan struct{}) // B's emit has returned, and is counted
 	_ = so.Conn().Once(types.EventName(event), func(...any) {
 		defer close(upgraded)
 		if event == "upgrade" {
 			srv.IO.To("room").Emit("m", "B")
+			close(bDone)
 			return
 		}
-		done := make(chan struct{})
 		go func() {
 			srv.IO.To("room").Emit("m", "B")
-			close(done)
+			close(bDone)
 		}()
+		// Give B the time to reach the flush lock while the flush holds
+		// it (it can not finish before the flush does): this provokes the
+		// overtaking the lock prevents; B arriving later weakens the test
+		// but does not make it pass wrongly.
 		select {
-		case <-done:
+		case <-bDone:
 		case <-time.After(100 * time.Millisecond):
 		}
 	})
@@ -295,6 +300,11 @@ func testNeverOvertakes(t *testing.T, event string) {
 	case <-upgraded:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no upgrade")
+	}
+	select {
+	case <-bDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("B's emit did not return")
 	}
 	srv.IO.To("room").Emit("m", "C") // nothing waits now: pre-framed
 	so.Emit("m", "D")

@@ -5,7 +5,6 @@ import (
 	"log"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/zishang520/socket.io/servers/engine/v3"
 	"github.com/zishang520/socket.io/servers/engine/v3/config"
 
+	"github.com/tandem-go/tandem/internal/tandemtest"
 	"github.com/tandem-go/tandem/server/transport"
 )
 
@@ -220,7 +220,7 @@ func TestWebSocketHandshakeWritesNothingOnTheHijackedRequest(t *testing.T) {
 	srv := engine.NewServer(opts)
 	conns := make(chan engine.Socket, 16)
 	_ = srv.On("connection", func(args ...any) { conns <- args[0].(engine.Socket) })
-	var logged lockedBuffer
+	var logged tandemtest.Buffer
 	ts := httptest.NewUnstartedServer(srv)
 	ts.Config.ErrorLog = log.New(&logged, "", 0)
 	ts.Start()
@@ -245,21 +245,4 @@ func TestWebSocketHandshakeWritesNothingOnTheHijackedRequest(t *testing.T) {
 	if s := logged.String(); strings.Contains(s, "hijacked") {
 		t.Fatalf("the handshake wrote on its hijacked connection:\n%s", s)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/tandem-go/tandem/internal/tandemtest"
 	"github.com/tandem-go/tandem/server"
 )
 
@@ -107,28 +108,10 @@ func (c *command) base(tb testing.TB, within time.Duration) string {
 	}
 }
 
-// lockedBuffer collects a process's stderr while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // command is a running tandem binary.
 type command struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *tandemtest.Buffer
 	done   chan struct{} // closed once it exited
 	err    error         // its exit, once done
 }
@@ -141,7 +124,7 @@ func startCommand(tb testing.TB, env []string, args ...string) *command {
 	cmd := exec.Command(tandemBinary(tb), args...)
 	cmd.Env = env
 	cmd.Dir = tb.TempDir()
-	c := &command{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	c := &command{cmd: cmd, stderr: &tandemtest.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout = io.Discard
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
