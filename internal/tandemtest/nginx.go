@@ -1,7 +1,6 @@
 package tandemtest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,8 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,8 +20,7 @@ import (
 // replaced by the test's.
 type Nginx struct {
 	URL  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *child
 }
 
 // NeedNginx finds nginx (on PATH or in /usr/sbin); without it the test is
@@ -106,40 +102,22 @@ http {
 }
 
 func startNginx(bin, dir, addr string) (*Nginx, error) {
-	var mu sync.Mutex
-	out := &bytes.Buffer{}
 	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
-	cmd.Stdout, cmd.Stderr = lockedWriter{&mu, out}, lockedWriter{&mu, out}
-	if err := cmd.Start(); err != nil {
+	errorLog := func() string {
+		b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		return string(b)
+	}
+	proc, err := startChild(cmd, 20*time.Second, 10*time.Millisecond, func() error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}, errorLog, "Address already in use")
+	if err != nil {
 		return nil, err
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	n := &Nginx{URL: "http://" + addr, cmd: cmd, done: done}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case <-done:
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			mu.Lock()
-			msg := out.String() + string(log)
-			mu.Unlock()
-			if strings.Contains(msg, "Address already in use") {
-				return nil, errPortTaken
-			}
-			return nil, fmt.Errorf("nginx exited: %s", msg)
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return n, nil
-		}
-		if time.Now().After(deadline) {
-			n.stop()
-			return nil, errors.New("nginx does not listen after 20s")
-		}
-		time.Sleep(10 * time.Millisecond) // polling for nginx to come up
-	}
+	return &Nginx{URL: "http://" + addr, proc: proc}, nil
 }
 
-func (n *Nginx) stop() { stopProcess(n.cmd, n.done, syscall.SIGQUIT) }
+func (n *Nginx) stop() { n.proc.stop(syscall.SIGQUIT, 10*time.Second) }

@@ -1,7 +1,6 @@
 package tandemtest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,8 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,9 +22,7 @@ import (
 // test's.
 type Prometheus struct {
 	URL  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	out  func() string
+	proc *child
 }
 
 // NeedPrometheus finds the prometheus binary; without it the test is
@@ -83,44 +78,24 @@ func StartPrometheus(tb testing.TB, targets []string) *Prometheus {
 }
 
 func startPrometheus(bin, dir, addr string) (*Prometheus, error) {
-	var mu sync.Mutex
-	out := &bytes.Buffer{}
 	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr, "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = lockedWriter{&mu, out}, lockedWriter{&mu, out}
-	if err := cmd.Start(); err != nil {
+	url := "http://" + addr
+	proc, err := startChild(cmd, 60*time.Second, 50*time.Millisecond, func() error {
+		resp, err := http.Get(url + "/-/ready")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/-/ready: %s", resp.Status)
+		}
+		return nil
+	}, nil, "address already in use")
+	if err != nil {
 		return nil, err
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	p := &Prometheus{URL: "http://" + addr, cmd: cmd, done: done, out: func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return out.String()
-	}}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-done:
-			msg := p.out()
-			if strings.Contains(msg, "address already in use") {
-				return nil, errPortTaken
-			}
-			return nil, fmt.Errorf("prometheus exited: %s", msg)
-		default:
-		}
-		if resp, err := http.Get(p.URL + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("prometheus is not ready after 60s: %s", p.out())
-		}
-		time.Sleep(50 * time.Millisecond) // polling for Prometheus to come up
-	}
+	return &Prometheus{URL: url, proc: proc}, nil
 }
 
 // Target is one scrape target as Prometheus's /api/v1/targets reports it.
@@ -150,4 +125,4 @@ func (p *Prometheus) Targets(tb testing.TB) []Target {
 	return body.Data.ActiveTargets
 }
 
-func (p *Prometheus) stop() { stopProcess(p.cmd, p.done, syscall.SIGTERM) }
+func (p *Prometheus) stop() { p.proc.stop(syscall.SIGTERM, 10*time.Second) }

@@ -1,7 +1,6 @@
 package tandemtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,8 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,10 +35,7 @@ type Redis struct {
 	bin  string
 	aof  bool
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd exited
-	out  *bytes.Buffer
+	proc childSlot
 }
 
 // NeedRedis finds redis-server; without it the test is skipped, or fails
@@ -101,8 +95,6 @@ func startRedis(tb testing.TB, aof bool) *Redis {
 	}
 }
 
-var errPortTaken = errors.New("port taken")
-
 func (r *Redis) start() error {
 	conf := fmt.Sprintf(`bind 127.0.0.1
 port %d
@@ -121,62 +113,22 @@ loglevel notice
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return err
 	}
-	out := &bytes.Buffer{}
 	cmd := exec.Command(r.bin, path)
-	cmd.Stdout, cmd.Stderr = lockedWriter{&r.mu, out}, lockedWriter{&r.mu, out}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	r.mu.Lock()
-	r.cmd, r.done, r.out = cmd, done, out
-	r.mu.Unlock()
-
 	c := goredis.NewClient(&goredis.Options{Network: "unix", Addr: r.Socket(), MaxRetries: -1, DialTimeout: time.Second})
 	defer c.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-done:
-			log := r.log()
-			if strings.Contains(log, "Address already in use") {
-				return errPortTaken
-			}
-			return fmt.Errorf("redis-server exited: %s", log)
-		default:
-		}
+	proc, err := startChild(cmd, 30*time.Second, 10*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-done
-			return fmt.Errorf("redis-server does not answer after 30s: %v; log: %s", err, r.log())
-		}
-		time.Sleep(10 * time.Millisecond) // polling for the server to come up
+		defer cancel()
+		return c.Ping(ctx).Err()
+	}, nil, "Address already in use")
+	if err != nil {
+		return err
 	}
+	r.proc.set(proc)
+	return nil
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (r *Redis) log() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.out.String()
-}
+func (r *Redis) log() string { return r.proc.log() }
 
 // Socket is the path of the server's Unix socket.
 func (r *Redis) Socket() string { return filepath.Join(r.dir, "redis.sock") }
@@ -204,19 +156,8 @@ func (r *Redis) Client(db int) *goredis.Client {
 // brings the same sessions back) and waits until it exited. Stopping a
 // stopped server does nothing.
 func (r *Redis) Stop() {
-	r.mu.Lock()
-	cmd, done := r.cmd, r.done
-	r.cmd = nil
-	r.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
+	if c := r.proc.take(); c != nil {
+		c.stop(syscall.SIGTERM, 20*time.Second)
 	}
 }
 
@@ -224,15 +165,9 @@ func (r *Redis) Stop() {
 // its append-only file has every write it acknowledged) and waits until
 // it exited.
 func (r *Redis) Kill() {
-	r.mu.Lock()
-	cmd, done := r.cmd, r.done
-	r.cmd = nil
-	r.mu.Unlock()
-	if cmd == nil {
-		return
+	if c := r.proc.take(); c != nil {
+		c.kill()
 	}
-	_ = cmd.Process.Kill()
-	<-done
 }
 
 // Start starts a stopped server again at the same addresses, with the data

@@ -1,7 +1,6 @@
 package tandemtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,10 +31,7 @@ type RedisProc struct {
 	Port int
 	conf func(port int) string
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	out  *bytes.Buffer
+	proc childSlot
 }
 
 // Addr is the process's 127.0.0.1:port.
@@ -49,23 +44,13 @@ func (p *RedisProc) Client() *goredis.Client {
 	return c
 }
 
-func (p *RedisProc) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+func (p *RedisProc) log() string { return p.proc.log() }
 
 // Kill kills the process (SIGKILL) and waits until it exited.
 func (p *RedisProc) Kill() {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.cmd = nil
-	p.mu.Unlock()
-	if cmd == nil {
-		return
+	if c := p.proc.take(); c != nil {
+		c.kill()
 	}
-	_ = cmd.Process.Kill()
-	<-done
 }
 
 // Start starts a killed process again on its port, with the same
@@ -107,42 +92,20 @@ func (p *RedisProc) start() error {
 	if err := os.WriteFile(path, []byte(p.conf(p.Port)), 0o600); err != nil {
 		return err
 	}
-	out := &bytes.Buffer{}
 	cmd := exec.Command(p.bin, append([]string{path}, p.args...)...)
 	cmd.Dir = p.dir
-	cmd.Stdout, cmd.Stderr = lockedWriter{&p.mu, out}, lockedWriter{&p.mu, out}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	p.mu.Lock()
-	p.cmd, p.done, p.out = cmd, done, out
-	p.mu.Unlock()
 	c := goredis.NewClient(&goredis.Options{Addr: p.Addr(), MaxRetries: -1, DialTimeout: time.Second})
 	defer c.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-done:
-			if log := p.log(); strings.Contains(log, "Address already in use") || strings.Contains(log, "Could not create server TCP listening socket") {
-				return errPortTaken
-			}
-			return fmt.Errorf("exited: %s", p.log())
-		default:
-		}
+	proc, err := startChild(cmd, 30*time.Second, 10*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			p.Kill()
-			return fmt.Errorf("no answer after 30s: %v; log: %s", err, p.log())
-		}
-		time.Sleep(10 * time.Millisecond) // polling for the process to come up
+		defer cancel()
+		return c.Ping(ctx).Err()
+	}, nil, "Address already in use", "Could not create server TCP listening socket")
+	if err != nil {
+		return err
 	}
+	p.proc.set(proc)
+	return nil
 }
 
 // waitFor polls cond every 50 ms until it holds, or fails the test after

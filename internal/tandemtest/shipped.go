@@ -2,12 +2,10 @@ package tandemtest
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // shippedConfig reads the repository's file at path (under deploy/) and
@@ -31,16 +29,4 @@ func shippedConfig(tb testing.TB, path string, re *regexp.Regexp, items []string
 		lines.WriteString(line(sub, it))
 	}
 	return string(conf[:m[0][0]]) + lines.String() + string(conf[m[len(m)-1][1]:])
-}
-
-// stopProcess asks cmd to stop with sig and waits for done (closed when
-// cmd exited), killing it if it has not stopped within 10 s.
-func stopProcess(cmd *exec.Cmd, done <-chan struct{}, sig os.Signal) {
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
 }
