@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -263,6 +264,10 @@ func (w *WebSocket) readable() bool {
 	return more || err != nil
 }
 
+// readsPerTurn is how many messages a read goroutine hands to the engine
+// before it lets other goroutines run.
+const readsPerTurn = 16
+
 // readPolled is a read goroutine: it reads until no byte is left (a frame
 // cut short waits for its rest, under the read deadline), lets go of its
 // buffers and re-arms the registration.
@@ -272,7 +277,12 @@ func (w *WebSocket) readPolled() {
 	w.ep.br = br
 	w.rd.r = br
 	var err error
-	for {
+	for n := 1; ; n++ {
+		if n%readsPerTurn == 0 {
+			// A connection that always has bytes (a flood) must not keep
+			// its P from the poller and the other connections' readers.
+			runtime.Gosched()
+		}
 		if w.idle > 0 {
 			_ = w.conn.SetReadDeadline(time.Now().Add(w.idle))
 		}
