@@ -302,3 +302,57 @@ func TestConformanceOnCluster(t *testing.T) {
 		}
 	})
 }
+
+// On a Redis Cluster a PUBLISH goes to one master and the cluster bus
+// carries it to the others, so two messages published on two masters can
+// reach a subscriber in either order. go-redis routes PUBLISH, which has
+// no key, to the masters in turn (its RoundRobinPicker). NewClient routes
+// it by its channel's slot instead, so the messages of one channel keep
+// the order they were published in: tandem's relay (a session's last
+// event, then its disconnect) needs that.
+func TestClusterPublishKeepsOrderPerChannel(t *testing.T) {
+	rc := tandemtest.StartRedisCluster(t, 3)
+	pub, _, err := redis.NewClient(rc.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	sub, _, err := redis.NewClient(rc.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ctx := t.Context()
+	ps := sub.Subscribe(ctx, "order")
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
+		t.Fatal(err)
+	}
+	const n = 600
+	for i := range n {
+		if err := pub.Publish(ctx, "order", strconv.Itoa(i)).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ch := ps.Channel()
+	var out []int
+	timeout := time.After(10 * time.Second)
+	for len(out) < n {
+		select {
+		case m := <-ch:
+			i, _ := strconv.Atoi(m.Payload)
+			out = append(out, i)
+		case <-timeout:
+			t.Fatalf("received %d of %d messages", len(out), n)
+		}
+	}
+	reordered := 0
+	for i, v := range out {
+		if v != i {
+			reordered++
+		}
+	}
+	if reordered > 0 {
+		t.Errorf("%d of %d messages out of place; first 20: %v", reordered, n, out[:20])
+	}
+}
