@@ -39,7 +39,7 @@ type PyClient struct {
 }
 
 // NeedPythonSocketIO returns a python3 that imports python-socketio and
-// websocket-client, or skips the test saying how to install them (it fails
+// websocket-client and requests, or skips the test saying how to install them (it fails
 // instead under CI=true, where .ci/run installs them). With -short it skips.
 func NeedPythonSocketIO(tb testing.TB) string {
 	tb.Helper()
@@ -54,13 +54,13 @@ func NeedPythonSocketIO(tb testing.TB) string {
 		candidates = append(candidates, p)
 	}
 	for _, py := range candidates {
-		out, err := exec.Command(py, "-c", "import socketio, engineio, websocket").CombinedOutput()
+		out, err := exec.Command(py, "-c", "import socketio, engineio, websocket, requests").CombinedOutput()
 		if err == nil {
 			return py
 		}
 		tried = append(tried, fmt.Sprintf("%s: %v %s", py, err, strings.TrimSpace(lastLine(string(out)))))
 	}
-	msg := "needs python-socketio with websocket-client: apt-get install python3-socketio python3-engineio python3-websocket (tried " + strings.Join(tried, "; ") + ")"
+	msg := "needs python-socketio with websocket-client and requests: apt-get install python3-socketio python3-engineio python3-websocket python3-requests (tried " + strings.Join(tried, "; ") + ")"
 	if os.Getenv("CI") == "true" {
 		tb.Fatal(msg)
 	}
