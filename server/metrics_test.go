@@ -2,11 +2,14 @@ package server_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -104,7 +107,7 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "tandem_sockets",
 		"tandem_sessions_created_total", "tandem_sessions_ended_total", "tandem_refusals_total",
 		"tandem_socket_events_total", "tandem_deliveries_total", "tandem_store_duration_seconds",
-		"tandem_store_errors_total", "tandem_relay_errors_total"} {
+		"tandem_store_errors_total", "tandem_relay_errors_total", "tandem_broadcast_deliveries_total"} {
 		if fams[name] == nil {
 			t.Errorf("%s is not served before anything happened", name)
 		}
@@ -204,6 +207,11 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 		{"tandem_store_errors_total", []string{"backend", "memory", "op", "update"}, 0},
 		{"tandem_store_errors_total", []string{"backend", "memory", "op", "load"}, 0},
 		{"tandem_relay_errors_total", nil, 0},
+		// The WebSockets wsA (7 counts and "session ended") and flood
+		// (burst counts) get the broadcast's one frame; the polling pollB
+		// (3 and burst counts) gets the library's path.
+		{"tandem_broadcast_deliveries_total", []string{"path", "preframed"}, 7 + 1 + burst},
+		{"tandem_broadcast_deliveries_total", []string{"path", "library"}, 3 + burst},
 	}
 	for _, e := range expect {
 		got, ok := sample(fams, e.name, e.labels...)
@@ -538,4 +546,50 @@ func TestMetricsCountRevokedAndExpired(t *testing.T) {
 		}
 		expectEnded(t, srv, "expired", false)
 	})
+}
+
+// The shipped Grafana dashboard asks only for metrics a server serves: a
+// renamed or removed metric fails here, not on an operator's empty panel.
+func TestDashboardQueriesServedMetrics(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../deploy/grafana/tandem-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	srv := tandemtest.Start(t, server.Config{AdminAddr: "127.0.0.1:0"})
+	// The HTTP series exist once a request was answered.
+	if status, body, _ := tandemtest.NewClient(t, srv.URL()).Do(http.MethodGet, shared.RouteSession); status != http.StatusOK {
+		t.Fatalf("GET /session: %d %s", status, body)
+	}
+	fams, _ := scrape(t, srv.AdminURL())
+	name := regexp.MustCompile(`\b(tandem|go|process)_[a-z_]+\b`)
+	asked := 0
+	for _, p := range dash.Panels {
+		for _, q := range p.Targets {
+			for _, m := range name.FindAllString(q.Expr, -1) {
+				asked++
+				family := m
+				for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+					if f := strings.TrimSuffix(m, suffix); f != m && fams[f] != nil && fams[f].GetType() == dto.MetricType_HISTOGRAM {
+						family = f
+					}
+				}
+				if fams[family] == nil {
+					t.Errorf("panel %q asks for %s, which the server does not serve", p.Title, m)
+				}
+			}
+		}
+	}
+	if asked < len(dash.Panels) {
+		t.Fatalf("%d metrics asked for by %d panels: the dashboard was not read", asked, len(dash.Panels))
+	}
 }

@@ -168,6 +168,7 @@ func (s *Server) build(keys [][]byte) error {
 	hub := realtime.New(s.io, sessions, s.log)
 	if s.metrics != nil {
 		s.metrics.WatchSockets(s.io)
+		s.metrics.WatchBroadcasts(s.broadcast.Deliveries)
 	}
 	sessions.OnResync(hub.State)
 

@@ -263,3 +263,29 @@ func (c *socketCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(socketsDesc, prometheus.GaugeValue, float64(v), t)
 	}
 }
+
+// WatchBroadcasts adds tandem_broadcast_deliveries_total{path}: the
+// deliveries of this node's room broadcasts by how they were written, as
+// deliveries (server/transport.BroadcastBuilder.Deliveries) counts them at
+// each scrape: "preframed" (the broadcast's one frame written to a
+// WebSocket), "library" (Socket.IO's per-socket path: polling, an upgrade
+// under way, a packet of the socket's still waiting). Many "library"
+// deliveries mean many polling clients, each costing the fan-out several
+// times what a WebSocket does.
+func (m *Metrics) WatchBroadcasts(deliveries func() (preframed, library uint64)) {
+	m.reg.MustRegister(&broadcastCollector{deliveries: deliveries})
+}
+
+var broadcastDesc = prometheus.NewDesc("tandem_broadcast_deliveries_total", "Deliveries of room broadcasts on this node, by write path (preframed: one shared WebSocket frame; library: Socket.IO's per-socket path).", []string{"path"}, nil)
+
+type broadcastCollector struct {
+	deliveries func() (preframed, library uint64)
+}
+
+func (c *broadcastCollector) Describe(ch chan<- *prometheus.Desc) { ch <- broadcastDesc }
+
+func (c *broadcastCollector) Collect(ch chan<- prometheus.Metric) {
+	pre, lib := c.deliveries()
+	ch <- prometheus.MustNewConstMetric(broadcastDesc, prometheus.CounterValue, float64(pre), "preframed")
+	ch <- prometheus.MustNewConstMetric(broadcastDesc, prometheus.CounterValue, float64(lib), "library")
+}
