@@ -45,9 +45,17 @@ func NeedRedis(tb testing.TB) string {
 	if testing.Short() {
 		tb.Skip("-short: skipping a test that runs redis-server")
 	}
-	bin, err := exec.LookPath("redis-server")
+	return needTool(tb, "redis-server", "redis-server")
+}
+
+// needTool returns the path of the program name on PATH, or skips the
+// test saying which Debian package has it (it fails instead under
+// CI=true, where .ci/run installs it).
+func needTool(tb testing.TB, name, pkg string) string {
+	tb.Helper()
+	bin, err := exec.LookPath(name)
 	if err != nil {
-		msg := "needs redis-server on PATH (apt-get install redis-server): " + err.Error()
+		msg := "needs " + name + " on PATH (apt-get install " + pkg + "): " + err.Error()
 		if os.Getenv("CI") == "true" {
 			tb.Fatal(msg)
 		}

@@ -131,10 +131,7 @@ type RedisCluster struct {
 func StartRedisCluster(tb testing.TB, n int) *RedisCluster {
 	tb.Helper()
 	bin := NeedRedis(tb)
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		tb.Skip("needs redis-cli")
-	}
+	cli := needTool(tb, "redis-cli", "redis-tools")
 	rc := &RedisCluster{}
 	var addrs []string
 	for range n {
@@ -197,10 +194,7 @@ const MasterName = "mymaster"
 func StartRedisSentinel(tb testing.TB) *RedisSentinel {
 	tb.Helper()
 	bin := NeedRedis(tb)
-	sbin, err := exec.LookPath("redis-sentinel")
-	if err != nil {
-		tb.Skip("needs redis-sentinel")
-	}
+	sbin := needTool(tb, "redis-sentinel", "redis-sentinel")
 	rs := &RedisSentinel{}
 	rs.Master = startProc(tb, bin, func(port int) string {
 		return fmt.Sprintf("bind 127.0.0.1\nport %d\nappendonly no\nsave \"\"\nlogfile \"\"\n", port)
