@@ -109,13 +109,17 @@ func (p *RedisProc) start() error {
 }
 
 // waitFor polls cond every 50 ms until it holds, or fails the test after
-// timeout with what.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+// timeout with what and what each of details then says.
+func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool, details ...func() string) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within %v", what, timeout)
+			var more strings.Builder
+			for _, d := range details {
+				more.WriteString("\n" + d())
+			}
+			tb.Fatalf("%s: not within %v%s", what, timeout, more.String())
 		}
 		time.Sleep(50 * time.Millisecond) // polling for the processes to agree
 	}
@@ -147,12 +151,25 @@ func StartRedisCluster(tb testing.TB, n int) *RedisCluster {
 	}
 	for _, p := range rc.Nodes {
 		c := p.Client()
+		var info string
 		waitFor(tb, 20*time.Second, "cluster_state:ok on "+p.Addr(), func() bool {
-			info, _ := c.ClusterInfo(context.Background()).Result()
+			info, _ = c.ClusterInfo(context.Background()).Result()
 			return strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n))
-		})
+		}, func() string { return "its last CLUSTER INFO:\n" + info }, rc.describe)
 	}
 	return rc
+}
+
+// describe is each node's CLUSTER NODES and log, for a test's failure.
+func (rc *RedisCluster) describe() string {
+	var b strings.Builder
+	for _, p := range rc.Nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		nodes, err := p.Client().ClusterNodes(ctx).Result()
+		cancel()
+		fmt.Fprintf(&b, "--- node %s: CLUSTER NODES (%v):\n%s\nits log:\n%s\n", p.Addr(), err, nodes, p.log())
+	}
+	return b.String()
 }
 
 // URL is the cluster as a SESSION_STORE value.
