@@ -18,7 +18,7 @@ import (
 // nodes, an acked socket incr on node 2 too, and a logout on node 1 ends
 // every socket on both.
 func TestClusterOnRedisCluster(t *testing.T) {
-	rc := tandemtest.StartRedisCluster(t, 3)
+	rc := tandemtest.StartRedisCluster(t, 3, 0)
 	var nodes []*server.Server
 	for range 2 {
 		nodes = append(nodes, tandemtest.Start(t, server.Config{Store: rc.URL()}))
@@ -74,6 +74,29 @@ func TestClusterSentinelFailover(t *testing.T) {
 	for range 2 {
 		nodes = append(nodes, tandemtest.Start(t, server.Config{Store: rs.URL()}))
 	}
+	a, socks := sessionOnEveryNode(t, nodes)
+	run := incrementAcross(t, nodes, a, rs.Master.Kill, func() {
+		// Once the replica is the master, the old one comes back as its
+		// replica (the sentinels reconfigure it): until then no write can
+		// be confirmed by a replica, so none is acknowledged.
+		t.Logf("new master %s", rs.WaitFailover(t, 30*time.Second))
+		rs.Master.Start()
+	})
+	if len(run.dup) > 0 {
+		t.Errorf("values acked twice (a write acked before the failover was lost): %v", head(run.dup))
+	}
+	if run.final < len(run.acked) || run.final < run.maxAcked() {
+		t.Errorf("final count %d after %d acked increments (highest %d): acked increments were lost", run.final, len(run.acked), run.maxAcked())
+	}
+	for i, s := range socks {
+		converges(t, "socket "+strconv.Itoa(i)+" (node "+strconv.Itoa(i/2+1)+")", s, 0, run.final, run.last.Add(5*time.Second))
+	}
+}
+
+// sessionOnEveryNode makes a session with a count of 1 and dials, on every
+// node, one socket of it per transport (reconnecting ones), in node order.
+func sessionOnEveryNode(t *testing.T, nodes []*server.Server) (*tandemtest.Client, []*tandemtest.Socket) {
+	t.Helper()
 	drv := tandemtest.NewDriver(t)
 	a := tandemtest.NewClient(t, nodes[0].URL())
 	a.Incr()
@@ -83,11 +106,36 @@ func TestClusterSentinelFailover(t *testing.T) {
 			socks = append(socks, drv.Dial(n.URL(), tandemtest.Options{Cookie: a.Cookie(), Transport: tr, Reconnect: true}))
 		}
 	}
+	return a, socks
+}
 
+// failoverRun is what a stream of increments saw across a Redis failover.
+type failoverRun struct {
+	acked map[int]bool // the values answered
+	dup   []int        // values answered twice: an acked write was lost
+	final int          // the session's count once the stream stopped
+	last  time.Time    // when the stream stopped
+}
+
+func (r failoverRun) maxAcked() int {
+	m := 0
+	for v := range r.acked {
+		m = max(m, v)
+	}
+	return m
+}
+
+// incrementAcross streams POST /incr as a's session on every node (a 503
+// during the failover is not acknowledged). Once 50 increments are acked it
+// calls kill, which kills Redis's master, then failover, which returns once
+// another took over; then it waits for an increment acked after the kill,
+// lets the stream run on the new master for 500 ms, stops it, and reads
+// the count.
+func incrementAcross(t *testing.T, nodes []*server.Server, a *tandemtest.Client, kill, failover func()) failoverRun {
+	t.Helper()
 	var (
 		mu     sync.Mutex
-		acked  = map[int]bool{1: true}
-		dup    []int
+		run    = failoverRun{acked: map[int]bool{1: true}}
 		wg     sync.WaitGroup
 		stop   = make(chan struct{})
 		after  = make(chan struct{}) // closed once an increment was acked after the kill
@@ -113,10 +161,10 @@ func TestClusterSentinelFailover(t *testing.T) {
 					return
 				}
 				mu.Lock()
-				if acked[v] {
-					dup = append(dup, v)
+				if run.acked[v] {
+					run.dup = append(run.dup, v)
 				}
-				acked[v] = true
+				run.acked[v] = true
 				if killed {
 					once.Do(func() { close(after) })
 				}
@@ -127,26 +175,23 @@ func TestClusterSentinelFailover(t *testing.T) {
 	// Some increments before the kill.
 	for {
 		mu.Lock()
-		n := len(acked)
+		n := len(run.acked)
 		mu.Unlock()
 		if n >= 50 {
 			break
 		}
 		time.Sleep(10 * time.Millisecond) // polling for the stream to get going
 	}
-	rs.Master.Kill()
+	kill()
 	killedAt := time.Now()
 	mu.Lock()
 	killed = true
 	mu.Unlock()
-	// Once the replica is the master, the old one comes back as its
-	// replica (the sentinels reconfigure it): until then no write can be
-	// confirmed by a replica, so none is acknowledged.
-	t.Logf("new master %s, %v after the kill", rs.WaitFailover(t, 30*time.Second), time.Since(killedAt).Round(time.Millisecond))
-	rs.Master.Start()
+	failover()
+	t.Logf("failover done %v after the kill", time.Since(killedAt).Round(time.Millisecond))
 	select {
 	case <-after:
-		t.Logf("first increment acked %v after the master was killed", time.Since(killedAt).Round(time.Millisecond))
+		t.Logf("first increment acked %v after the kill", time.Since(killedAt).Round(time.Millisecond))
 	case <-time.After(30 * time.Second):
 		close(stop)
 		wg.Wait()
@@ -156,27 +201,16 @@ func TestClusterSentinelFailover(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // let the stream run on the new master
 	close(stop)
 	wg.Wait()
-	last := time.Now()
+	run.last = time.Now()
 
 	status, body, _ := a.Do(http.MethodGet, shared.RouteSession)
 	var info shared.SessionInfo
 	if err := json.Unmarshal([]byte(body), &info); err != nil || status != http.StatusOK {
 		t.Fatalf("GET /session: %d %q", status, body)
 	}
+	run.final = info.Count
 	mu.Lock()
 	defer mu.Unlock()
-	if len(dup) > 0 {
-		t.Errorf("values acked twice (a write acked before the failover was lost): %v", head(dup))
-	}
-	maxAcked := 0
-	for v := range acked {
-		maxAcked = max(maxAcked, v)
-	}
-	if info.Count < len(acked) || info.Count < maxAcked {
-		t.Errorf("final count %d after %d acked increments (highest %d): acked increments were lost", info.Count, len(acked), maxAcked)
-	}
-	t.Logf("%d increments acked, final count %d", len(acked), info.Count)
-	for i, s := range socks {
-		converges(t, "socket "+strconv.Itoa(i)+" (node "+strconv.Itoa(i/2+1)+")", s, 0, info.Count, last.Add(5*time.Second))
-	}
+	t.Logf("%d increments acked, final count %d", len(run.acked), run.final)
+	return run
 }

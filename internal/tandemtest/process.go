@@ -103,6 +103,13 @@ func (s *childSlot) set(c *child) {
 	s.c, s.last = c, c
 }
 
+// alive reports whether the server runs (it was started and not taken).
+func (s *childSlot) alive() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c != nil
+}
+
 // take returns the running process, if any, and marks the server stopped.
 func (s *childSlot) take() *child {
 	s.mu.Lock()

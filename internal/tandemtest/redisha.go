@@ -125,18 +125,22 @@ func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool
 	}
 }
 
-// RedisCluster is a Redis Cluster of masters without replicas.
+// RedisCluster is a Redis Cluster: masters, each with the same number of
+// replicas.
 type RedisCluster struct {
 	Nodes []*RedisProc
 }
 
-// StartRedisCluster starts n cluster-enabled redis-servers and joins them
-// with redis-cli --cluster create.
-func StartRedisCluster(tb testing.TB, n int) *RedisCluster {
+// StartRedisCluster starts masters×(1+replicas) cluster-enabled
+// redis-servers, joins them with redis-cli --cluster create (each master
+// with replicas replicas), and waits until every node sees the cluster
+// whole and every replica is in sync with its master.
+func StartRedisCluster(tb testing.TB, masters, replicas int) *RedisCluster {
 	tb.Helper()
 	bin := NeedRedis(tb)
 	cli := needTool(tb, "redis-cli", "redis-tools")
 	rc := &RedisCluster{}
+	n := masters * (1 + replicas)
 	var addrs []string
 	for range n {
 		p := startProc(tb, bin, func(port int) string {
@@ -145,7 +149,7 @@ func StartRedisCluster(tb testing.TB, n int) *RedisCluster {
 		rc.Nodes = append(rc.Nodes, p)
 		addrs = append(addrs, p.Addr())
 	}
-	out, err := exec.Command(cli, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
+	out, err := exec.Command(cli, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")...).CombinedOutput()
 	if err != nil {
 		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
@@ -154,10 +158,82 @@ func StartRedisCluster(tb testing.TB, n int) *RedisCluster {
 		var info string
 		waitFor(tb, 20*time.Second, "cluster_state:ok on "+p.Addr(), func() bool {
 			info, _ = c.ClusterInfo(context.Background()).Result()
-			return strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n))
+			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n)) {
+				return false
+			}
+			repl, _ := c.Info(context.Background(), "replication").Result()
+			return strings.Contains(repl, "role:master") || strings.Contains(repl, "master_link_status:up")
 		}, func() string { return "its last CLUSTER INFO:\n" + info }, rc.describe)
 	}
 	return rc
+}
+
+// MasterOf is the node that is now the master of key's hash slot (a
+// channel's slot, for PUBLISH, is computed the same way), as the first
+// live node that answers says.
+func (rc *RedisCluster) MasterOf(tb testing.TB, key string) *RedisProc {
+	tb.Helper()
+	for _, p := range rc.Nodes {
+		if m, err := rc.slotMaster(p, key); err == nil {
+			return m
+		}
+	}
+	tb.Fatalf("no node names the master of %q's slot\n%s", key, rc.describe())
+	return nil
+}
+
+// slotMaster is the master of key's slot as the live node p sees it.
+func (rc *RedisCluster) slotMaster(p *RedisProc, key string) (*RedisProc, error) {
+	if !p.proc.alive() {
+		return nil, errors.New("not running")
+	}
+	c := p.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	slot, err := c.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		return nil, err
+	}
+	shards, err := c.ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	for _, sh := range shards {
+		if int64(sh.Start) <= slot && slot <= int64(sh.End) && len(sh.Nodes) > 0 {
+			for _, q := range rc.Nodes {
+				if q.Addr() == sh.Nodes[0].Addr {
+					return q, nil
+				}
+			}
+		}
+	}
+	return nil, fmt.Errorf("no master of slot %d", slot)
+}
+
+// WaitFailover waits until every live node sees the cluster whole again
+// (cluster_state:ok) with another node than dead as the master of key's
+// slot, and returns that node.
+func (rc *RedisCluster) WaitFailover(tb testing.TB, dead *RedisProc, key string, timeout time.Duration) *RedisProc {
+	tb.Helper()
+	var master *RedisProc
+	waitFor(tb, timeout, "a replica promoted in place of "+dead.Addr(), func() bool {
+		master = nil
+		for _, p := range rc.Nodes {
+			if p == dead || !p.proc.alive() {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			info, _ := p.Client().ClusterInfo(ctx).Result()
+			cancel()
+			m, err := rc.slotMaster(p, key)
+			if !strings.Contains(info, "cluster_state:ok") || err != nil || m == dead || master != nil && m != master {
+				return false
+			}
+			master = m
+		}
+		return master != nil
+	}, rc.describe)
+	return master
 }
 
 // describe is each node's CLUSTER NODES and log, for a test's failure.

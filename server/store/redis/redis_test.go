@@ -281,7 +281,7 @@ func TestUpdateConflictsAreBounded(t *testing.T) {
 // masters (a record and its user-index entry share a hash tag, so each
 // script touches one slot).
 func TestConformanceOnCluster(t *testing.T) {
-	rc := tandemtest.StartRedisCluster(t, 3)
+	rc := tandemtest.StartRedisCluster(t, 3, 0)
 	raw := rc.Client(t)
 	storetest.Run(t, func(tb testing.TB) storetest.Harness {
 		s, err := redis.Open(rc.URL(), redis.Options{Prefix: "test:"})
@@ -311,7 +311,7 @@ func TestConformanceOnCluster(t *testing.T) {
 // the order they were published in: tandem's relay (a session's last
 // event, then its disconnect) needs that.
 func TestClusterPublishKeepsOrderPerChannel(t *testing.T) {
-	rc := tandemtest.StartRedisCluster(t, 3)
+	rc := tandemtest.StartRedisCluster(t, 3, 0)
 	pub, _, err := redis.NewClient(rc.URL())
 	if err != nil {
 		t.Fatal(err)
