@@ -227,12 +227,12 @@ func routeBySlot(cmd goredis.Cmder) {
 // map is older than ClusterStateReloadInterval (60 s): after a master died
 // and its replica took over, commands, PUBLISHes and subscription
 // connections of its slots went to the dead address for up to a minute.
-// In server.TestClusterFailoverOnRedisCluster without this, 3 runs of 3
-// failed: sockets on both nodes missed relayed counts for good, and
-// increments crawled (55-64 acknowledged in the test against 249-626 with
-// it); an earlier run had none acknowledged for 30 s after the failover. A
-// map read from a node that does not know of the failover yet is replaced
-// at the next failure.
+// Without this, in server.TestClusterFailoverOnRedisCluster, all 20
+// relay PUBLISHes made after the failover failed (0 with it), and with
+// the periodic check at 30 s sockets on both nodes missed relayed counts
+// for good (3 runs of 3) while increments crawled (55-64 acknowledged
+// against 249-626). A map read from a node that does not know of the
+// failover yet is replaced at the next failure.
 type reloadOnFailure struct{ c *goredis.ClusterClient }
 
 func (r reloadOnFailure) DialHook(next goredis.DialHook) goredis.DialHook {
