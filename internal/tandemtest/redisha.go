@@ -96,10 +96,22 @@ func (p *RedisProc) start() error {
 	cmd.Dir = p.dir
 	c := goredis.NewClient(&goredis.Options{Addr: p.Addr(), MaxRetries: -1, DialTimeout: time.Second})
 	defer c.Close()
+	// Ready once the process on the port is this one: another test's
+	// process may hold the port (tests of other packages use the same
+	// range) and answer a PING before this one fails to bind it, which
+	// happened in CI (redis-cli --cluster create: "is not configured as a
+	// cluster node").
 	proc, err := startChild(cmd, 30*time.Second, 10*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		return c.Ping(ctx).Err()
+		info, err := c.Info(ctx, "server").Result()
+		if err != nil {
+			return err
+		}
+		if want := fmt.Sprintf("process_id:%d\r\n", cmd.Process.Pid); !strings.Contains(info, want) {
+			return fmt.Errorf("port %d is another process's", p.Port)
+		}
+		return nil
 	}, nil, "Address already in use", "Could not create server TCP listening socket")
 	if err != nil {
 		return err
