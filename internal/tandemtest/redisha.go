@@ -356,19 +356,27 @@ func (rs *RedisSentinel) URL() string {
 		"&addr=" + rs.Sentinels[1].Addr() + "&addr=" + rs.Sentinels[2].Addr()
 }
 
-// WaitFailover waits until a sentinel names another master than the
-// killed one, and returns the new master's address.
+// WaitFailover waits until every sentinel names the same master, another
+// than the killed one, and returns its address. (Bringing the old master
+// back while a sentinel still names it can make the sentinels turn the
+// promoted replica into its replica, which then drops its data.)
 func (rs *RedisSentinel) WaitFailover(tb testing.TB, timeout time.Duration) string {
 	tb.Helper()
-	c := rs.Sentinels[0].Client()
 	var addr string
-	waitFor(tb, timeout, "the sentinels promote the replica", func() bool {
-		a, err := c.Do(context.Background(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MasterName).StringSlice()
-		if err != nil || len(a) != 2 {
-			return false
+	waitFor(tb, timeout, "every sentinel names the promoted replica", func() bool {
+		addr = ""
+		for _, s := range rs.Sentinels {
+			a, err := s.Client().Do(context.Background(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MasterName).StringSlice()
+			if err != nil || len(a) != 2 {
+				return false
+			}
+			got := net.JoinHostPort(a[0], a[1])
+			if got == rs.Master.Addr() || addr != "" && got != addr {
+				return false
+			}
+			addr = got
 		}
-		addr = net.JoinHostPort(a[0], a[1])
-		return addr != rs.Master.Addr()
+		return true
 	})
 	return addr
 }
