@@ -16,9 +16,10 @@ import (
 
 // ErrNodesUnreachable is wrapped by the error of an Emit or Disconnect that
 // was done on this node but could not be sent to the other nodes (the
-// adapter's Redis is down). Sockets of the session on other nodes then
-// learn of a change at their next packet, and of a session's end within
-// Config.CheckInterval.
+// adapter's Redis is down). Once a relay can be published again, the
+// other nodes are asked to resync the session (see catchup.go); until
+// then its sockets on other nodes learn of a change at their next packet,
+// and of a session's end within Config.CheckInterval at the latest.
 var ErrNodesUnreachable = errors.New("sessionio: other nodes not reached")
 
 // Events relayed between nodes through the adapter (Socket.IO's
@@ -33,6 +34,7 @@ const (
 	relayEmit       = "emit"       // key, version, event, args
 	relayDisconnect = "disconnect" // key
 	relayClose      = "close"      // key: close the connections (a renewed session)
+	relayResync     = "resync"     // keys, or all: resync them (see catchup.go)
 )
 
 // Order across nodes. Two nodes commit changes of one session one after
@@ -53,8 +55,10 @@ const (
 // this node once and sends its sockets the state (OnResync) of every event
 // they have not had at that version. The adapter's owner calls it when the
 // subscription is back; the periodic check does the same (on a clustered
-// node), so a relay message lost any other way (a failed PUBLISH) is made
-// up for within Config.CheckInterval.
+// node), so a relay message lost any other way is made up for within
+// Config.CheckInterval. A relay that this node failed to PUBLISH is made up
+// sooner: once a PUBLISH works again, the other nodes are asked to resync
+// its session (catchup.go).
 
 // floors is the newest version each socket of a key was sent (per event)
 // or connected at, on this node. Deliveries of one key wait for each other
@@ -309,12 +313,15 @@ const (
 )
 
 type relayMsg struct {
-	Op      string `json:"op"` // relayEmit or relayDisconnect
+	Op      string `json:"op"` // relayEmit, relayDisconnect, relayClose or relayResync
 	Key     string `json:"k"`
 	Version uint64 `json:"v,omitempty"`
 	Event   string `json:"e,omitempty"`
 	Args    []any  `json:"a,omitempty"`
 	Sent    int64  `json:"t"` // Unix milliseconds
+
+	Keys []string `json:"ks,omitempty"`  // relayResync: the sessions to resync
+	All  bool     `json:"all,omitempty"` // relayResync: every session
 }
 
 // relayKeys are the MAC keys of the relay, derived from the signing keys:
@@ -335,8 +342,20 @@ func relayMAC(key []byte, payload string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// relay sends msg to the other nodes, signed.
+// relay sends msg about a session to the other nodes, signed. When it
+// cannot be published, the other nodes are asked to resync the session
+// once publishing works again (see catchup.go).
 func (m *Manager) relay(io *socket.Server, msg relayMsg) error {
+	if err := m.publish(io, msg); err != nil {
+		m.relayFailed(msg.Key)
+		return err
+	}
+	m.relayed()
+	return nil
+}
+
+// publish sends msg to the other nodes, signed.
+func (m *Manager) publish(io *socket.Server, msg relayMsg) error {
 	msg.Sent = time.Now().UnixMilli()
 	b, err := json.Marshal(msg)
 	if err != nil {
@@ -377,7 +396,7 @@ func (m *Manager) openRelay(args []any) (relayMsg, error) {
 	if skew := time.Since(time.UnixMilli(msg.Sent)); skew > relayMaxSkew || skew < -relayMaxSkew {
 		return msg, fmt.Errorf("sent %v ago", skew)
 	}
-	if msg.Version > maxVersion || msg.Key == "" {
+	if msg.Version > maxVersion || msg.Key == "" && msg.Op != relayResync {
 		return msg, errors.New("version out of range or no key")
 	}
 	return msg, nil
@@ -409,6 +428,12 @@ func (m *Manager) listenRelay(io *socket.Server) {
 		case relayClose:
 			for _, s := range m.Sockets(msg.Key) {
 				closeConn(s.Conn())
+			}
+		case relayResync:
+			if msg.All {
+				m.Resync()
+			} else {
+				m.resyncKeys(io, msg.Keys)
 			}
 		}
 	})

@@ -298,6 +298,7 @@ type Manager struct {
 
 	relayKeys    [][]byte     // see cluster.go
 	relayDropped atomic.Int64 // relay messages that failed verification
+	unrelayed    unrelayed    // see catchup.go
 
 	mu       sync.Mutex
 	live     map[string]*Session // by key: sessions with sockets on this node
@@ -486,6 +487,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		}
 	}
 	m.mu.Unlock()
+	m.stopCatchUp()
 	select {
 	case <-m.done:
 		return nil

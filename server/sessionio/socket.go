@@ -441,18 +441,7 @@ func (m *Manager) checkAll() {
 			return
 		default:
 		}
-		key := h.Key()
-		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
-		_, err := h.fetch(ctx, key) // decodes only a new version
-		cancel()
-		switch {
-		case errors.Is(err, ErrSessionGone), errors.Is(err, ErrSessionRenewed):
-			m.sessionLost(h, err)
-		case err != nil:
-			m.log.Warn("sessionio: session check failed", "session", logKey(key), "err", err)
-		case clustered:
-			m.resync(io, h)
-		}
+		m.checkOne(io, clustered, h)
 	}
 }
 
