@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -29,6 +30,8 @@ const (
 )
 
 type unrelayed struct {
+	pending atomic.Bool // keys or all is set: read without mu by relayed
+
 	mu      sync.Mutex
 	keys    map[string]struct{} // guarded by mu
 	all     bool                // more than maxUnrelayed keys; guarded by mu
@@ -37,21 +40,32 @@ type unrelayed struct {
 	running bool                // a try is publishing; guarded by mu
 }
 
-// failed notes that key's relay could not be published and schedules a
-// try.
-func (m *Manager) relayFailed(key string) {
-	u := &m.unrelayed
-	u.mu.Lock()
-	defer u.mu.Unlock()
+// addLocked notes keys (or all of them) as not relayed.
+func (u *unrelayed) addLocked(all bool, keys ...string) {
+	if all {
+		u.all, u.keys = true, nil
+	}
 	if !u.all {
 		if u.keys == nil {
 			u.keys = map[string]struct{}{}
 		}
-		u.keys[key] = struct{}{}
+		for _, k := range keys {
+			u.keys[k] = struct{}{}
+		}
 		if len(u.keys) > maxUnrelayed {
 			u.all, u.keys = true, nil
 		}
 	}
+	u.pending.Store(u.all || len(u.keys) > 0)
+}
+
+// relayFailed notes that key's relay could not be published and
+// schedules a try.
+func (m *Manager) relayFailed(key string) {
+	u := &m.unrelayed
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.addLocked(false, key)
 	if u.delay == 0 {
 		u.delay = catchUpFirst
 	}
@@ -59,12 +73,16 @@ func (m *Manager) relayFailed(key string) {
 }
 
 // relayed notes that a relay was published: a pending catch-up is tried
-// at once.
+// at once. It runs after every relay, so it locks only when one is
+// pending.
 func (m *Manager) relayed() {
 	u := &m.unrelayed
+	if !u.pending.Load() {
+		return
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.all || len(u.keys) > 0 {
+	if u.pending.Load() {
 		m.scheduleCatchUpLocked(0)
 	}
 }
@@ -87,7 +105,7 @@ func (m *Manager) scheduleCatchUpLocked(d time.Duration) {
 func (m *Manager) catchUp() {
 	u := &m.unrelayed
 	u.mu.Lock()
-	if u.running || !u.all && len(u.keys) == 0 {
+	if u.running || !u.pending.Load() {
 		u.mu.Unlock()
 		return
 	}
@@ -97,34 +115,26 @@ func (m *Manager) catchUp() {
 		return
 	default:
 	}
-	keys, all := u.keys, u.all
+	keys := make([]string, 0, len(u.keys))
+	for k := range u.keys {
+		keys = append(keys, k)
+	}
+	all := u.all
 	u.keys, u.all, u.running = nil, false, true
+	u.pending.Store(false)
 	u.mu.Unlock()
 
 	var err error
+	sent := 0 // keys[:sent] were published
 	if io := m.io.Load(); io == nil {
 		err = ErrNotAttached
 	} else if all {
 		err = m.publish(io, relayMsg{Op: relayResync, All: true})
 	} else {
-		batch := make([]string, 0, min(len(keys), resyncKeysEach))
-		for k := range keys {
-			batch = append(batch, k)
-			if len(batch) == resyncKeysEach {
-				if err = m.publish(io, relayMsg{Op: relayResync, Keys: batch}); err != nil {
-					break
-				}
-				for _, k := range batch {
-					delete(keys, k)
-				}
-				batch = batch[:0]
-			}
-		}
-		if err == nil && len(batch) > 0 {
+		for sent < len(keys) && err == nil {
+			batch := keys[sent:min(sent+resyncKeysEach, len(keys))]
 			if err = m.publish(io, relayMsg{Op: relayResync, Keys: batch}); err == nil {
-				for _, k := range batch {
-					delete(keys, k)
-				}
+				sent += len(batch)
 			}
 		}
 	}
@@ -134,25 +144,13 @@ func (m *Manager) catchUp() {
 	u.running = false
 	if err == nil {
 		u.delay = 0
-		if u.all || len(u.keys) > 0 { // failed meanwhile
+		if u.pending.Load() { // failed meanwhile
 			m.scheduleCatchUpLocked(catchUpFirst)
 		}
 		return
 	}
 	// Put back what was not sent, and try again later.
-	if all {
-		u.all, u.keys = true, nil
-	} else if !u.all {
-		if u.keys == nil {
-			u.keys = map[string]struct{}{}
-		}
-		for k := range keys {
-			u.keys[k] = struct{}{}
-		}
-		if len(u.keys) > maxUnrelayed {
-			u.all, u.keys = true, nil
-		}
-	}
+	u.addLocked(all, keys[sent:]...)
 	u.delay = min(max(2*u.delay, catchUpFirst), catchUpMax)
 	m.scheduleCatchUpLocked(u.delay)
 }
