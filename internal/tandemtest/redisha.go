@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,16 +33,25 @@ type RedisProc struct {
 	conf func(port int) string
 
 	proc childSlot
+
+	clientMu sync.Mutex
+	client   *goredis.Client // see Client
 }
 
 // Addr is the process's 127.0.0.1:port.
 func (p *RedisProc) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)) }
 
-// Client is a client of the process, closed at the end of the test.
+// Client is the process's client, made at the first call (the polls of
+// WaitFailover and describe share it) and closed at the end of the test.
 func (p *RedisProc) Client() *goredis.Client {
-	c := goredis.NewClient(&goredis.Options{Addr: p.Addr(), DialTimeout: time.Second, MaxRetries: -1})
-	p.tb.Cleanup(func() { _ = c.Close() })
-	return c
+	p.clientMu.Lock()
+	defer p.clientMu.Unlock()
+	if p.client == nil {
+		c := goredis.NewClient(&goredis.Options{Addr: p.Addr(), DialTimeout: time.Second, MaxRetries: -1})
+		p.tb.Cleanup(func() { _ = c.Close() })
+		p.client = c
+	}
+	return p.client
 }
 
 func (p *RedisProc) log() string { return p.proc.log() }
